@@ -86,13 +86,13 @@ func Default() Config {
 // Load decodes src onto the defaults and validates the result, reporting every problem.
 func Load(src Source) (Config, error) {
 	cfg := Default()
-	if err := Decode(src, &cfg); err != nil {
-		return cfg, err
-	}
+	// Both phases run whatever the first found, so that one run reports every problem: a
+	// value that failed to decode keeps its default and does not add a second complaint.
+	decodeErr := Decode(src, &cfg)
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", nameOr(src.Name), err)
+		return cfg, errors.Join(decodeErr, fmt.Errorf("%s: %w", nameOr(src.Name), err))
 	}
-	return cfg, nil
+	return cfg, decodeErr
 }
 
 // Validate checks every section and returns all problems with their key paths.

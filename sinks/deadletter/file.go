@@ -42,6 +42,12 @@ type Config struct {
 	MaxBytes units.ByteSize `koanf:"max_bytes"`
 	// MaxFiles is how many rotated files are kept; older ones are deleted. Default: 10.
 	MaxFiles int `koanf:"max_files"`
+	// SQSQueueURL, when set, also sends every dead letter to this queue (one message per
+	// letter, its body the file's line). Default: none.
+	SQSQueueURL string `koanf:"sqs_queue_url"`
+	// S3URI, when set (s3://bucket/prefix/), also writes every batch of dead letters as an
+	// NDJSON object under this prefix. Default: none.
+	S3URI string `koanf:"s3_uri"`
 }
 
 // DefaultConfig returns the defaults.
@@ -61,6 +67,16 @@ func (c Config) Validate() error {
 	// Keeping no rotated file would make rotation a silent delete of dead letters.
 	if c.MaxFiles < 1 || c.MaxFiles > 1000 {
 		errs = append(errs, fmt.Errorf("max_files: must be between 1 and 1000, got %d", c.MaxFiles))
+	}
+	if c.SQSQueueURL != "" {
+		if err := validQueueURL(c.SQSQueueURL); err != nil {
+			errs = append(errs, fmt.Errorf("sqs_queue_url: %w", err))
+		}
+	}
+	if c.S3URI != "" {
+		if _, _, err := ParseS3URI(c.S3URI); err != nil {
+			errs = append(errs, fmt.Errorf("s3_uri: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

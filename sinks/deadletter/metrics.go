@@ -16,6 +16,8 @@ var knownReasons = map[string]bool{
 	"version_conflict_engine_exception": true, "index_not_found_exception": true,
 	"invalid_index_name_exception": true, "action_request_validation_exception": true,
 	"cluster_block_exception": true, "security_exception": true,
+	// Sources' own reasons: messages and objects that cannot be read at all.
+	"invalid_message": true, "invalid_gzip": true, "s3_object_missing": true, "document_too_large": true,
 }
 
 type metrics struct {

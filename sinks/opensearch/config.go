@@ -26,9 +26,17 @@ type Config struct {
 	// FlushInterval is the maximum age of a batch: a batch that is not full is sent this
 	// long after its first document arrived. Default: 1s.
 	FlushInterval time.Duration `koanf:"flush_interval"`
-	// MaxInFlight caps concurrent bulk requests, retries included. When all are busy and a
-	// batch is full, Add blocks: that is the sink's backpressure. Default: 4.
+	// MaxInFlight caps the batches being delivered at once, retries and their backoffs
+	// included, and so the bulk requests in flight. When all are busy and a batch is full,
+	// Add blocks: that is the sink's backpressure. With adaptive concurrency on, the requests
+	// on the wire are further limited to a number between adaptive.min_in_flight and this.
+	// Default: 4.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// Adaptive moves the number of bulk requests in flight between adaptive.min_in_flight and
+	// max_in_flight as OpenSearch pushes back.
+	Adaptive AdaptiveConfig `koanf:"adaptive"`
+	// Breaker stops sending while OpenSearch is failing as a whole.
+	Breaker BreakerConfig `koanf:"breaker"`
 	// RequestTimeout bounds one bulk request, from sending to reading the whole answer.
 	// Default: 60s.
 	RequestTimeout time.Duration `koanf:"request_timeout"`
@@ -54,6 +62,40 @@ type RetryConfig struct {
 	MaxBackoff time.Duration `koanf:"max_backoff"`
 }
 
+// AdaptiveConfig governs the adaptive limit on bulk requests on the wire (AIMD): it halves on
+// throttling (429 on the request or on any item) and shrinks by a quarter when latency stays
+// over twice its recent floor; it starts at the minimum, doubles after each good round until the
+// first shrink, then grows by one per good round: a round of requests at the current limit,
+// every slot busy, none throttled or failed, and no queue building up inside the node.
+type AdaptiveConfig struct {
+	// Enabled turns adaptation on; off, max_in_flight requests are always allowed.
+	// Default: true.
+	Enabled bool `koanf:"enabled"`
+	// MinInFlight is the floor of the limit. Default: 1.
+	MinInFlight int `koanf:"min_in_flight"`
+}
+
+// BreakerConfig governs the circuit breaker around bulk requests. Connection errors,
+// timeouts and 5xx answers to a whole request count as failures; any other answer (2xx,
+// 429, 401, 403 and other 4xx, whatever its items say) shows the node is up and counts as a
+// success. The breaker opens when consecutive_failures requests fail in a row, or when at
+// least min_requests finished within window and failure_ratio of them failed. While it is
+// open nothing is sent (senders wait, nothing is lost, no retry is spent); after cool_down
+// one GET / probes the node: an answer that is not a 5xx closes the breaker, a failure
+// opens it for another cool_down.
+type BreakerConfig struct {
+	// FailureRatio of finished requests within window that opens the breaker. Default: 0.5.
+	FailureRatio float64 `koanf:"failure_ratio"`
+	// MinRequests finished within window before failure_ratio is judged. Default: 10.
+	MinRequests int `koanf:"min_requests"`
+	// Window over which failure_ratio is counted (rolling, in tenths). Default: 30s.
+	Window time.Duration `koanf:"window"`
+	// ConsecutiveFailures opens the breaker whatever the ratio. Default: 5.
+	ConsecutiveFailures int `koanf:"consecutive_failures"`
+	// CoolDown is how long the breaker stays open before probing. Default: 10s.
+	CoolDown time.Duration `koanf:"cool_down"`
+}
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -63,6 +105,14 @@ func DefaultConfig() Config {
 		FlushInterval:  time.Second,
 		MaxInFlight:    4,
 		RequestTimeout: 60 * time.Second,
+		Adaptive:       AdaptiveConfig{Enabled: true, MinInFlight: 1},
+		Breaker: BreakerConfig{
+			FailureRatio:        0.5,
+			MinRequests:         10,
+			Window:              30 * time.Second,
+			ConsecutiveFailures: 5,
+			CoolDown:            10 * time.Second,
+		},
 		Retry: RetryConfig{
 			MaxAttempts:    8,
 			InitialBackoff: 100 * time.Millisecond,
@@ -106,6 +156,24 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1024 {
 		add("max_in_flight: must be between 1 and 1024, got %d", c.MaxInFlight)
+	}
+	if c.Adaptive.MinInFlight < 1 || c.Adaptive.MinInFlight > max(c.MaxInFlight, 1) {
+		add("adaptive.min_in_flight: must be between 1 and max_in_flight (%d), got %d", c.MaxInFlight, c.Adaptive.MinInFlight)
+	}
+	if !(c.Breaker.FailureRatio > 0 && c.Breaker.FailureRatio <= 1) {
+		add("breaker.failure_ratio: must be above 0 and at most 1, got %g", c.Breaker.FailureRatio)
+	}
+	if c.Breaker.MinRequests < 1 || c.Breaker.MinRequests > 1_000_000 {
+		add("breaker.min_requests: must be between 1 and 1000000, got %d", c.Breaker.MinRequests)
+	}
+	if c.Breaker.Window < time.Second {
+		add("breaker.window: must be at least 1s, got %s", c.Breaker.Window)
+	}
+	if c.Breaker.ConsecutiveFailures < 1 || c.Breaker.ConsecutiveFailures > 1_000_000 {
+		add("breaker.consecutive_failures: must be between 1 and 1000000, got %d", c.Breaker.ConsecutiveFailures)
+	}
+	if c.Breaker.CoolDown < 100*time.Millisecond {
+		add("breaker.cool_down: must be at least 100ms, got %s", c.Breaker.CoolDown)
 	}
 	if c.RequestTimeout < 100*time.Millisecond {
 		add("request_timeout: must be at least 100ms, got %s", c.RequestTimeout)

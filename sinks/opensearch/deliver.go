@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/weir-ingest/weir/auth"
 	"github.com/weir-ingest/weir/pipeline"
 )
 
@@ -17,7 +18,10 @@ const maxRetryAfter = 5 * time.Minute
 
 // deliver sends b until every record in it has an outcome. It runs on a sender slot, and
 // keeps the slot through its backoffs: a throttled cluster then gets fewer requests, and
-// Add blocks sooner, instead of weir adding concurrency while being pushed back.
+// Add blocks sooner, instead of weir adding concurrency while being pushed back. Each request
+// it sends also takes a slot of the adaptive limit, for the time it is on the wire. While the
+// circuit breaker is open, sending waits inside the breaker: no attempt is counted, no
+// backoff is drawn, and the slot stays taken so that queued batches wait too.
 func (s *Sink) deliver(b *batch) {
 	ctx := s.sendCtx
 	cur := b // b belongs to the caller; retry batches made here are put back here
@@ -44,6 +48,7 @@ func (s *Sink) deliver(b *batch) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				reason = "timeout"
 			}
+			s.limit.observe(sample{failed: true})
 			s.requestFailed(cur, reason, 0, err.Error())
 			wait = s.backoff(fails, 0)
 		case resp.Status == http.StatusRequestEntityTooLarge:
@@ -56,12 +61,14 @@ func (s *Sink) deliver(b *batch) {
 				perr = fmt.Errorf("%w: %d items for %d documents", errBadResponse, len(res.items), cur.n())
 			}
 			if perr != nil {
+				s.limit.observe(sample{took: resp.Took, failed: true})
 				s.requestFailed(cur, "bad_response", resp.Status, perr.Error())
 				wait = s.backoff(fails, 0)
 				break
 			}
 			s.recovered()
-			next := s.handleItems(ctx, cur, res)
+			next, throttled := s.handleItems(ctx, cur, res)
+			s.limit.observe(sample{took: resp.Took, throttled: throttled, full: s.full(cur)})
 			if next == nil {
 				return
 			}
@@ -79,8 +86,13 @@ func (s *Sink) deliver(b *batch) {
 			if resp.Status == http.StatusTooManyRequests {
 				reason = "http_429"
 			}
+			s.limit.observe(sample{took: resp.Took, throttled: resp.Status == http.StatusTooManyRequests,
+				failed: resp.Status != http.StatusTooManyRequests})
 			typ, msg := parseErrorBody(resp.Body)
-			if resp.Status < 500 && resp.Status != http.StatusTooManyRequests {
+			switch {
+			case (resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden) && s.explainer != nil:
+				s.denied(resp)
+			case resp.Status < 500 && resp.Status != http.StatusTooManyRequests:
 				s.refusedOnce(resp.Status, typ, msg)
 			}
 			s.requestFailed(cur, reason, resp.Status, typ+": "+msg)
@@ -94,27 +106,29 @@ func (s *Sink) deliver(b *batch) {
 	}
 }
 
-// sendOnce sends b once, bounded by request_timeout, and records the request's metrics.
+// full says whether b is near its flush size (see sample.full).
+func (s *Sink) full(b *batch) bool {
+	return 2*b.n() >= s.cfg.FlushDocuments || 2*len(b.buf) >= int(s.cfg.FlushBytes)
+}
+
+// sendOnce sends b once through the chain: a request slot of the adaptive limit, the breaker
+// (which may hold it), request timeout and metrics, HTTP.
 func (s *Sink) sendOnce(ctx context.Context, b *batch) (Response, error) {
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	s.m.inFlight.Inc()
-	start := time.Now()
-	resp, err := s.send.Send(rctx, b.buf, b.resp)
-	s.m.duration.Observe(time.Since(start).Seconds())
-	s.m.inFlight.Dec()
-	if err != nil {
-		s.m.request("error").Inc()
-		return resp, err
+	if err := s.limit.acquire(ctx); err != nil {
+		return Response{}, err
 	}
-	b.resp = resp.Body
-	s.m.request(statusClass(resp.Status)).Inc()
-	return resp, nil
+	resp, err := s.send.Send(ctx, b.buf, b.resp)
+	s.limit.release()
+	if err == nil {
+		b.resp = resp.Body
+	}
+	return resp, err
 }
 
 // handleItems gives each record its outcome from the answer, and returns the refused items
-// worth another try as a new batch (nil when there are none).
-func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) *batch {
+// worth another try as a new batch (nil when there are none), and whether any item was
+// throttled (429).
+func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) (retry *batch, throttled bool) {
 	if res.allOK {
 		// Status stays 0: "errors":false says every item succeeded, and reading each
 		// item's 200 or 201 is the work the fast path skips.
@@ -123,9 +137,8 @@ func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) *batch
 			s.finishRec(r, pipeline.Result{Outcome: pipeline.Indexed})
 		}
 		s.m.indexed.Add(float64(b.n()))
-		return nil
+		return nil, false
 	}
-	var retry *batch
 	indexed := 0
 	for i := range res.items {
 		it, rec := &res.items[i], b.recs[i]
@@ -145,6 +158,7 @@ func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) *batch
 			b.addLetter(rec, st, reason, unquote(it.reason))
 		default:
 			// 429, 5xx and anything unexpected: worth another try.
+			throttled = throttled || st == http.StatusTooManyRequests
 			reason := itemReason(it)
 			s.m.itemFailed(st, reason)
 			if rec.Attempts >= s.cfg.Retry.MaxAttempts {
@@ -161,7 +175,7 @@ func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) *batch
 	}
 	s.m.indexed.Add(float64(indexed))
 	s.writeDeadLetters(ctx, b)
-	return retry
+	return retry, throttled
 }
 
 func itemReason(it *item) string {
@@ -260,17 +274,39 @@ func (s *Sink) recovered() {
 // refusedOnce logs a whole-request refusal the first time its reason is seen: it usually
 // needs an operator, and repeating it every backoff would bury everything else.
 func (s *Sink) refusedOnce(status int, typ, msg string) {
-	key := strconv.Itoa(status) + " " + typ
+	if s.firstSeen(strconv.Itoa(status) + " " + typ) {
+		s.log.Error("OpenSearch refused a whole bulk request; retrying until it is fixed (check urls, credentials and permissions)",
+			"status", status, "type", typ, "reason", msg)
+	}
+}
+
+// denied explains a whole request refused with 401/403, counts it by reason, and logs the
+// first refusal of each reason: one actionable line, however many requests are refused.
+func (s *Sink) denied(resp Response) {
+	ctx := s.explainCtx
+	if u := resp.URL; u != nil {
+		ctx.CanonicalPath = auth.CanonicalPath(u)
+	} else if s.bulkURL != nil {
+		ctx.CanonicalPath = auth.CanonicalPath(s.bulkURL)
+	}
+	x := s.explainer.Explain(resp.Status, resp.Header, resp.Body, ctx)
+	if !s.firstSeen("denied " + x.Reason) {
+		return
+	}
+	s.log.Error("OpenSearch denied the bulk request; it is retried with backoff until the permission is fixed: "+x.Message,
+		"status", resp.Status, "reason", x.Reason, "path", ctx.CanonicalPath)
+}
+
+// firstSeen reports whether key is new; it remembers up to 64 keys, so that a stream of
+// novel reasons cannot grow memory or flood the log.
+func (s *Sink) firstSeen(key string) bool {
 	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
 	first := !s.seen[key] && len(s.seen) < 64
 	if first {
 		s.seen[key] = true
 	}
-	s.seenMu.Unlock()
-	if first {
-		s.log.Error("OpenSearch refused a whole bulk request; retrying until it is fixed (check urls, credentials and permissions)",
-			"status", status, "type", typ, "reason", msg)
-	}
+	return first
 }
 
 // backoff draws a wait with full jitter below a ceiling that doubles per attempt up to

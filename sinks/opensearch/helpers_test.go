@@ -177,6 +177,9 @@ func newHarness(t *testing.T, url string, want int, mut func(*Config), opts ...O
 	cfg.URLs = []string{url}
 	cfg.FlushInterval = 20 * time.Millisecond
 	cfg.RequestTimeout = 5 * time.Second
+	// Backoff is instant with the fake clock, so failing requests trip the breaker at once;
+	// a short cool-down keeps such tests quick.
+	cfg.Breaker.CoolDown = 100 * time.Millisecond
 	if mut != nil {
 		mut(&cfg)
 	}

@@ -78,6 +78,10 @@ type metrics struct {
 	indexed     prometheus.Counter
 	itemFailure *prometheus.CounterVec
 
+	breakerState       prometheus.Gauge
+	breakerTransitions *prometheus.CounterVec
+	concurrencyLimit   prometheus.Gauge
+
 	// The per-request label values are few; caching the children keeps the hot path free
 	// of the label hashing WithLabelValues does.
 	mu        sync.Mutex
@@ -122,11 +126,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "weir_bulk_item_failures_total",
 			Help: "Bulk items OpenSearch refused, by item status and error type.",
 		}, []string{"status", "reason"}),
+		breakerState: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_breaker_state",
+			Help: "The OpenSearch circuit breaker's state: 0 closed, 1 half-open, 2 open.",
+		}),
+		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_breaker_transitions_total",
+			Help: "Transitions of the OpenSearch circuit breaker, by the state entered (closed, half-open, open).",
+		}, []string{"to"}),
+		concurrencyLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_bulk_concurrency_limit",
+			Help: "How many bulk requests may be in flight now: max_in_flight, or less while adaptive concurrency backs off.",
+		}),
 		byClass:   map[string]prometheus.Counter{},
 		retriedBy: map[string]prometheus.Counter{},
 	}
+	// Every state starts at zero so that increase() over the first transition works.
+	for _, to := range []string{BreakerClosed, BreakerHalfOpen, BreakerOpen} {
+		m.breakerTransitions.WithLabelValues(to)
+	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.inFlight, m.batchDocs, m.batchBytes, m.retried, m.indexed, m.itemFailure)
+		reg.MustRegister(m.requests, m.duration, m.inFlight, m.batchDocs, m.batchBytes, m.retried, m.indexed, m.itemFailure,
+			m.breakerState, m.breakerTransitions, m.concurrencyLimit)
 	}
 	return m
 }

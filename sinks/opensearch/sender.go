@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v4"
 )
@@ -17,6 +19,11 @@ type Response struct {
 	Header http.Header
 	// Body is the whole answer; it lives in the buffer handed to Send.
 	Body []byte
+	// URL is where the request went, node prefix included, when the sender knows it (a
+	// refusal's explanation names the path that was signed).
+	URL *url.URL
+	// Took is how long the request took on the wire; the sink's metering step sets it.
+	Took time.Duration
 }
 
 // Sender sends one _bulk request, once: no retry, no backoff, no timeout of its own (the
@@ -68,14 +75,31 @@ func (c clientSender) Send(ctx context.Context, body, buf []byte) (Response, err
 	if err != nil {
 		return Response{}, fmt.Errorf("bulk response: %w", err)
 	}
-	return Response{Status: res.StatusCode, Header: res.Header, Body: buf}, nil
+	// Stream resolved the URL to the node it picked.
+	u := req.URL
+	if res.Request != nil && res.Request.URL != nil {
+		u = res.Request.URL
+	}
+	return Response{Status: res.StatusCode, Header: res.Header, Body: buf, URL: u}, nil
 }
 
 // ping asks the node for its root document.
 func (c clientSender) ping(ctx context.Context) error {
+	status, err := c.probe(ctx)
+	if err != nil {
+		return fmt.Errorf("opensearch ping: %w", err)
+	}
+	if status < 200 || status > 299 {
+		return fmt.Errorf("opensearch ping: status %d", status)
+	}
+	return nil
+}
+
+// probe sends GET / and returns the answer's status: the circuit breaker's probe.
+func (c clientSender) probe(ctx context.Context) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header = make(http.Header, 4)
 	res, err := c.client.Stream(req)
@@ -84,12 +108,36 @@ func (c clientSender) ping(ctx context.Context) error {
 		_ = res.Body.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("opensearch ping: %w", err)
+		return 0, err
 	}
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return fmt.Errorf("opensearch ping: status %d", res.StatusCode)
+	return res.StatusCode, nil
+}
+
+// meteredSender is the step beneath the breaker: it bounds one request by request_timeout
+// and records it (requests by status class, duration, in flight, Response.Took). Below the
+// breaker, so that time spent waiting for the breaker is neither a timeout nor latency.
+type meteredSender struct {
+	next    Sender
+	timeout time.Duration
+	m       *metrics
+}
+
+func (s meteredSender) Send(ctx context.Context, body, buf []byte) (Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	s.m.inFlight.Inc()
+	start := time.Now()
+	resp, err := s.next.Send(ctx, body, buf)
+	took := time.Since(start)
+	s.m.duration.Observe(took.Seconds())
+	s.m.inFlight.Dec()
+	if err != nil {
+		s.m.request("error").Inc()
+		return resp, err
 	}
-	return nil
+	resp.Took = took
+	s.m.request(statusClass(resp.Status)).Inc()
+	return resp, nil
 }
 
 // readAll reads r to the end into buf, sized up front when the length is known.

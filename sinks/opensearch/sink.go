@@ -17,7 +17,14 @@
 //     logged once per distinct reason. Such refusals are almost always about configuration
 //     or permissions (a proxy path, a role without bulk rights), not about the documents:
 //     dead-lettering would throw away good data for an operator's mistake. Backpressure
-//     makes the problem visible upstream while someone fixes it.
+//     makes the problem visible upstream while someone fixes it. A 401/403 is explained
+//     (WithExplainer): the log line says which policy refused and what to change, and
+//     weir_auth_denied_total{reason} counts each refusal.
+//
+// Sending is a chain of small steps: at most max_in_flight batches being delivered, an
+// adaptive limit on the requests among them that are on the wire (limiter.go), the circuit
+// breaker (breaker.go), request timeout and metrics (meteredSender), any WithSender wrapper,
+// and the HTTP client (with SigV4 signing in its transport).
 package opensearch
 
 import (
@@ -29,6 +36,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +44,7 @@ import (
 	opensearchgo "github.com/opensearch-project/opensearch-go/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-ingest/weir/auth/explain"
 	"github.com/weir-ingest/weir/pipeline"
 )
 
@@ -84,6 +93,12 @@ type Sink struct {
 	pinger     clientSender
 	send       Sender
 	wrapSender func(Sender) Sender
+	breaker    *Breaker
+	// explainer classifies whole-request 401/403s; nil: logged as other refusals are.
+	explainer  *explain.Explainer
+	explainCtx explain.Context
+	// bulkURL is where a bulk request goes when the sender does not say (the first node).
+	bulkURL *url.URL
 	// finish reports a record's outcome; tests observe outcomes through it.
 	finish func(*pipeline.Record, pipeline.Result)
 
@@ -96,7 +111,10 @@ type Sink struct {
 	started bool
 	scratch []byte
 
-	slots   chan struct{} // one token per bulk request in flight
+	slots chan struct{} // one token per batch being delivered, retries and backoffs included
+	// limit caps the requests on the wire, adaptively, at or under max_in_flight. A
+	// delivery backing off holds its slot but not a request: the node sees only requests.
+	limit   *limiter
 	senders sync.WaitGroup
 	// sendCtx ends at the hard stop of Shutdown: requests, backoffs and dead-letter writes
 	// all watch it.
@@ -143,10 +161,18 @@ func WithClock(c Clock) Option { return func(s *Sink) { s.clock = c } }
 // WithRandom sets the jitter source, a function returning values in [0, 1).
 func WithRandom(f func() float64) Option { return func(s *Sink) { s.random = f } }
 
-// WithSender wraps the step that sends one bulk request: a circuit breaker goes here, and
-// tests replace the sender entirely by ignoring next.
+// WithSender wraps the step that sends one bulk request over HTTP; tests replace it entirely
+// by ignoring next. The circuit breaker, the request timeout and the metrics stay around it.
 func WithSender(wrap func(next Sender) Sender) Option {
 	return func(s *Sink) { s.wrapSender = wrap }
+}
+
+// WithExplainer explains whole bulk requests refused with 401 or 403: each is counted in
+// weir_auth_denied_total{reason}, and each distinct reason is logged once, saying what to
+// change. ctx names the signing service and region when requests are SigV4-signed; the
+// canonical path is filled in from the refused request.
+func WithExplainer(x *explain.Explainer, ctx explain.Context) Option {
+	return func(s *Sink) { s.explainer, s.explainCtx = x, ctx }
 }
 
 // New builds the sink; nothing is contacted until Start.
@@ -192,9 +218,20 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 	}
 	s.client = client
 	s.pinger = clientSender{client: client}
-	s.send = s.pinger
+	var send Sender = s.pinger
 	if s.wrapSender != nil {
-		s.send = s.wrapSender(s.send)
+		send = s.wrapSender(send)
+	}
+	send = meteredSender{next: send, timeout: cfg.RequestTimeout, m: s.m}
+	s.breaker = newBreaker(cfg.Breaker, s.pinger.probe, min(cfg.RequestTimeout, 30*time.Second), s.log, s.m)
+	s.send = s.breaker.Wrap(send)
+	s.limit = newLimiter(cfg.Adaptive.MinInFlight, cfg.MaxInFlight, cfg.Adaptive.Enabled, s.clock.Now, func(n int, why string) {
+		s.m.concurrencyLimit.Set(float64(n))
+		s.log.Debug("bulk concurrency limit changed", "limit", n, "why", why)
+	})
+	s.m.concurrencyLimit.Set(float64(cfg.MaxInFlight))
+	if u, err := url.Parse(cfg.URLs[0]); err == nil {
+		s.bulkURL = u.JoinPath("_bulk")
 	}
 	s.batches.New = func() any { return &batch{} }
 	s.cur = s.getBatch()
@@ -255,12 +292,17 @@ func (s *Sink) Start(context.Context) error {
 		s.log.Info("opensearch reachable", "urls", s.cfg.URLs)
 	}()
 	s.log.Info("opensearch sink started", "urls", s.cfg.URLs, "flush_documents", s.cfg.FlushDocuments,
-		"flush_bytes", s.cfg.FlushBytes.String(), "flush_interval", s.cfg.FlushInterval, "max_in_flight", s.cfg.MaxInFlight)
+		"flush_bytes", s.cfg.FlushBytes.String(), "flush_interval", s.cfg.FlushInterval, "max_in_flight", s.cfg.MaxInFlight,
+		"adaptive", s.cfg.Adaptive.Enabled, "breaker_cool_down", s.cfg.Breaker.CoolDown)
 	return nil
 }
 
 // Ping checks that a node answers; for readiness probes.
 func (s *Sink) Ping(ctx context.Context) error { return s.pinger.ping(ctx) }
+
+// Breaker is the circuit breaker around bulk requests: its state for readiness checks, and
+// OnStateChange to pause sources while it is open.
+func (s *Sink) Breaker() *Breaker { return s.breaker }
 
 // Undelivered counts records this sink finished as Undelivered.
 func (s *Sink) Undelivered() int64 { return s.undelivered.Load() }
@@ -350,6 +392,36 @@ func (s *Sink) dispatch(ctx context.Context, b *batch) error {
 	case <-s.sendCtx.Done():
 		return s.sendCtx.Err()
 	}
+	s.start(b)
+	return nil
+}
+
+// FlushIdle sends the open batch at once if a sender slot is free. The pipeline calls it
+// when its queue runs dry: a lone request (which a sync client waits on) then goes out
+// without waiting for flush_interval, while under load the queue is never dry and slots are
+// busy, so batches still fill. It never blocks.
+func (s *Sink) FlushIdle() {
+	select {
+	case s.lock <- struct{}{}:
+	default:
+		return // an Add or the flusher holds the batch: not idle
+	}
+	defer func() { <-s.lock }()
+	if s.closed || !s.started || len(s.pending) > 0 || s.cur.n() == 0 {
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		return
+	}
+	b := s.cur
+	s.cur = s.getBatch()
+	s.start(b)
+}
+
+// start delivers b on a slot the caller already took; s.lock must be held.
+func (s *Sink) start(b *batch) {
 	s.m.batchDocs.Observe(float64(b.n()))
 	s.m.batchBytes.Observe(float64(len(b.buf)))
 	s.senders.Add(1)
@@ -361,7 +433,6 @@ func (s *Sink) dispatch(ctx context.Context, b *batch) error {
 		s.deliver(b)
 		s.putBatch(b)
 	}()
-	return nil
 }
 
 // flushLoop sends batches that reached flush_interval without filling up.
@@ -448,6 +519,7 @@ func (s *Sink) shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.cancelSend()
+	s.breaker.close()
 	if cut {
 		err = fmt.Errorf("opensearch sink: drain cut short, %d documents undelivered: %w", s.undelivered.Load(), ctx.Err())
 	}

@@ -41,6 +41,14 @@ func TestConfigValidate(t *testing.T) {
 			c.Retry = RetryConfig{MaxAttempts: 0, InitialBackoff: 0, MaxBackoff: -1}
 		}, want: []string{"flush_documents:", "flush_bytes:", "flush_interval:", "max_in_flight:", "request_timeout:",
 			"retry.max_attempts:", "retry.initial_backoff:", "retry.max_backoff:"}},
+		{name: "breaker and adaptive out of range", mut: func(c *Config) {
+			c.MaxInFlight = 4
+			c.Adaptive.MinInFlight = 5
+			c.Breaker = BreakerConfig{FailureRatio: 1.5, MinRequests: 0, Window: time.Millisecond, ConsecutiveFailures: 0, CoolDown: 0}
+		}, want: []string{"adaptive.min_in_flight: must be between 1 and max_in_flight (4), got 5", "breaker.failure_ratio:",
+			"breaker.min_requests:", "breaker.window:", "breaker.consecutive_failures:", "breaker.cool_down:"}},
+		{name: "adaptive off still needs a sane floor", mut: func(c *Config) { c.Adaptive = AdaptiveConfig{Enabled: false, MinInFlight: 0} },
+			want: []string{"adaptive.min_in_flight:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,10 +383,13 @@ func TestRetriedUntilServerComesBack(t *testing.T) {
 	t.Parallel()
 	addr := deadAddr(t)
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, "http://"+addr, 10, func(c *Config) { c.FlushDocuments = 5 }, WithRegisterer(reg))
+	// Both batches in flight at once, as at the limit's ceiling.
+	h := newHarness(t, "http://"+addr, 10, func(c *Config) { c.FlushDocuments = 5; c.Adaptive.Enabled = false }, WithRegisterer(reg))
 	h.add(t, records("down", 10)...)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(h.sink.m.requests.WithLabelValues("error")) >= 6 },
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.sink.m.requests.WithLabelValues("error")) >= 5 },
 		5*time.Second, time.Millisecond, "requests fail while the node is down")
+	require.Eventually(t, func() bool { return h.sink.Breaker().State() != BreakerClosed }, 5*time.Second, time.Millisecond,
+		"five failures in a row open the breaker")
 	assert.Zero(t, h.out.count(pipeline.Indexed)+h.out.count(pipeline.DeadLettered), "nothing is given up while the node is down")
 
 	l, err := net.Listen("tcp", addr)
@@ -462,7 +473,11 @@ func TestBackpressureAndShutdownDeadline(t *testing.T) {
 	bulk := nullbulk.New(nullbulk.WithDelay(func(int64) time.Duration { return time.Hour }))
 	srv := httptest.NewServer(bulk)
 	defer srv.Close()
-	h := newHarness(t, srv.URL, 25, func(c *Config) { c.MaxInFlight = 2; c.FlushDocuments = 10; c.FlushInterval = time.Hour })
+	h := newHarness(t, srv.URL, 25, func(c *Config) {
+		c.MaxInFlight, c.Adaptive.Enabled = 2, false // adaptive would start at one
+		c.FlushDocuments = 10
+		c.FlushInterval = time.Hour
+	})
 	recs := records("stuck", 40)
 	h.add(t, recs[:20]...) // two full batches, both in flight
 	require.Eventually(t, func() bool { return bulk.Requests() == 2 }, 5*time.Second, time.Millisecond)

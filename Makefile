@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/weir
 PKGS := ./...
 
-.PHONY: all build test unit run bench lint clean opensearch-start opensearch-stop moto-start moto-stop
+.PHONY: all build test unit run bench lint clean image deploy-check iam-policy opensearch-start opensearch-stop moto-start moto-stop
 
 all: build
 
@@ -39,6 +39,24 @@ moto-start:
 	scripts/moto.sh start
 moto-stop:
 	scripts/moto.sh stop
+
+# The container image (deploy/Dockerfile), where a Docker engine exists; CI does not build it.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= weir:$(VERSION)
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+# cfn-lint, hadolint, systemd-analyze, weir validate and the policy tests over deploy/
+# (installs the linters into .cache/venv when missing); part of make test.
+deploy-check:
+	scripts/deploy-check.sh
+
+# Regenerates deploy/iam/weir-identity-policy.json from the ECS configuration (with the
+# S3 dead-letter copy the ECS README recommends) for the example account.
+iam-policy: build
+	$(BIN) policy minimal -c deploy/ecs/weir.yaml --account 123456789012 \
+		--set dead_letter.s3_uri=s3://weir-dead-letters/weir/ > deploy/iam/weir-identity-policy.json.tmp
+	mv deploy/iam/weir-identity-policy.json.tmp deploy/iam/weir-identity-policy.json
 
 clean:
 	rm -rf bin

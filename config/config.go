@@ -8,10 +8,13 @@ import (
 
 	"github.com/weir-ingest/weir/auth"
 	"github.com/weir-ingest/weir/control"
+	"github.com/weir-ingest/weir/control/query"
 	"github.com/weir-ingest/weir/pipeline"
 	"github.com/weir-ingest/weir/sinks/deadletter"
 	"github.com/weir-ingest/weir/sinks/opensearch"
 	httpsource "github.com/weir-ingest/weir/sources/http"
+	kinesissource "github.com/weir-ingest/weir/sources/kinesis"
+	sqssource "github.com/weir-ingest/weir/sources/sqs"
 )
 
 // Config is weir's whole configuration; each section belongs to one component.
@@ -23,17 +26,34 @@ type Config struct {
 	DeadLetter deadletter.Config `koanf:"dead_letter"`
 	Sources    Sources           `koanf:"sources"`
 	Control    control.Config    `koanf:"control"`
+	// Query is the control endpoint's read-query API (off by default).
+	Query query.Config `koanf:"query"`
 }
 
 // Sources lists the inputs; each is off unless enabled.
 type Sources struct {
-	HTTP HTTPSource `koanf:"http"`
+	HTTP    HTTPSource    `koanf:"http"`
+	SQS     SQSSource     `koanf:"sqs"`
+	Kinesis KinesisSource `koanf:"kinesis"`
 }
 
 // HTTPSource is the HTTP source's section.
 type HTTPSource struct {
 	Enabled           bool `koanf:"enabled"`
 	httpsource.Config `koanf:",squash"`
+}
+
+// SQSSource is the SQS source's section; it uses the aws section's identity and endpoint.
+type SQSSource struct {
+	Enabled          bool `koanf:"enabled"`
+	sqssource.Config `koanf:",squash"`
+}
+
+// KinesisSource is the Kinesis source's section; it uses the aws section's identity and
+// endpoint for Kinesis and for the DynamoDB lease table.
+type KinesisSource struct {
+	Enabled              bool `koanf:"enabled"`
+	kinesissource.Config `koanf:",squash"`
 }
 
 // OpenSearch is the sink's section plus how its requests are signed.
@@ -78,8 +98,9 @@ func Default() Config {
 		OpenSearch: OpenSearch{Config: opensearch.DefaultConfig(), SigV4: SigV4{SigningConfig: auth.DefaultSigningConfig()}},
 		AWS:        AWS{Credentials: auth.DefaultCredentialsConfig()},
 		DeadLetter: deadletter.DefaultConfig(),
-		Sources:    Sources{HTTP: HTTPSource{Config: httpsource.DefaultConfig()}},
+		Sources:    Sources{HTTP: HTTPSource{Config: httpsource.DefaultConfig()}, SQS: SQSSource{Config: sqssource.DefaultConfig()}, Kinesis: KinesisSource{Config: kinesissource.DefaultConfig()}},
 		Control:    control.DefaultConfig(),
+		Query:      query.DefaultConfig(),
 	}
 }
 
@@ -116,6 +137,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, Prefix("dead_letter", c.DeadLetter.Validate()))
 	errs = append(errs, Prefix("control", c.Control.Validate()))
+	errs = append(errs, Prefix("query", c.Query.Validate()))
 	if c.Sources.HTTP.Enabled {
 		errs = append(errs, Prefix("sources.http", c.Sources.HTTP.Validate()))
 		if int64(c.Sources.HTTP.MaxRequestBytes) > int64(c.Pipeline.QueueBytes) {
@@ -123,8 +145,27 @@ func (c Config) Validate() error {
 				c.Sources.HTTP.MaxRequestBytes, c.Pipeline.QueueBytes))
 		}
 	}
-	if !c.Sources.HTTP.Enabled {
-		errs = append(errs, errors.New("sources: no source is enabled (set sources.http.enabled: true)"))
+	if c.Sources.SQS.Enabled {
+		errs = append(errs, Prefix("sources.sqs", c.Sources.SQS.Validate()))
+		if int64(c.Sources.SQS.S3ChunkBytes)*2 > int64(c.Pipeline.QueueBytes) {
+			errs = append(errs, fmt.Errorf("sources.sqs.s3_chunk_bytes: %s is more than half of pipeline.queue_bytes %s; an object is streamed in chunks and two must fit",
+				c.Sources.SQS.S3ChunkBytes, c.Pipeline.QueueBytes))
+		}
+		if c.Sources.SQS.ID == sqssource.IDField && c.Pipeline.IDField == "" {
+			errs = append(errs, errors.New("sources.sqs.id: \"field\" needs pipeline.id_field"))
+		}
+	}
+	if c.Sources.Kinesis.Enabled {
+		errs = append(errs, Prefix("sources.kinesis", c.Sources.Kinesis.Validate()))
+		if c.Sources.Kinesis.ID == kinesissource.IDField && c.Pipeline.IDField == "" {
+			errs = append(errs, errors.New("sources.kinesis.id: \"field\" needs pipeline.id_field"))
+		}
+		if c.Pipeline.QueueBytes < 2<<20 {
+			errs = append(errs, fmt.Errorf("sources.kinesis: pipeline.queue_bytes %s cannot hold a 1MiB Kinesis record; use at least 2MiB", c.Pipeline.QueueBytes))
+		}
+	}
+	if !c.Sources.HTTP.Enabled && !c.Sources.SQS.Enabled && !c.Sources.Kinesis.Enabled {
+		errs = append(errs, errors.New("sources: no source is enabled (set sources.http.enabled, sources.sqs.enabled or sources.kinesis.enabled: true)"))
 	}
 	return errors.Join(errs...)
 }
@@ -132,7 +173,7 @@ func (c Config) Validate() error {
 // NeedsAWS reports whether any component makes AWS calls, so that credentials are built
 // (and checked) only then.
 func (c Config) NeedsAWS() bool {
-	return c.OpenSearch.SigV4.Enabled
+	return c.OpenSearch.SigV4.Enabled || c.DeadLetter.SQSQueueURL != "" || c.DeadLetter.S3URI != "" || c.Sources.SQS.Enabled || c.Sources.Kinesis.Enabled
 }
 
 // Validate checks the log section.

@@ -39,6 +39,10 @@ const chunkSize = 256
 // known, so that a flood of tiny documents still fills the queue.
 const perRecordOverhead = 96
 
+// RecordOverhead is what the queue counts for each record on top of the message's bytes; a
+// source that reserves room before reading a message adds it to its estimate.
+const RecordOverhead = perRecordOverhead
+
 // Pipeline is the bounded queue and worker pool between sources and a target.
 type Pipeline struct {
 	cfg      Config
@@ -154,15 +158,69 @@ func (p *Pipeline) Start(context.Context) error {
 // queue is full; bytes is what the message holds in memory (0: estimated from the records).
 // On error nothing was taken.
 func (p *Pipeline) Submit(ctx context.Context, ack *Ack, recs []Record, bytes int64) error {
-	return p.submit(ctx, ack, recs, bytes, true)
+	return p.submit(ctx, nil, ack, recs, bytes, true)
 }
 
 // TrySubmit is Submit that fails with ErrQueueFull at once instead of waiting.
 func (p *Pipeline) TrySubmit(ack *Ack, recs []Record, bytes int64) error {
-	return p.submit(context.Background(), ack, recs, bytes, false)
+	return p.submit(context.Background(), nil, ack, recs, bytes, false)
 }
 
-func (p *Pipeline) submit(ctx context.Context, ack *Ack, recs []Record, bytes int64, wait bool) error {
+// Reservation is queue room taken for a message before it is read. A source that reserves
+// first makes a full queue push back on its client (an HTTP body left unread stalls the
+// sender through TCP flow control) instead of reading the message only to refuse it, which
+// at saturation costs both sides a copy of every refused byte and grows a storm of retries.
+// A Reservation belongs to one goroutine.
+type Reservation struct {
+	p     *Pipeline
+	bytes int64
+}
+
+// Reserve waits until bytes of queue room are free and takes them, or until ctx ends (its
+// error is then ctx's). It fails at once with ErrTooLarge for more than the queue holds and
+// with ErrClosed once Shutdown began. The room is used by TrySubmitReserved, or given back
+// by Release.
+func (p *Pipeline) Reserve(ctx context.Context, bytes int64) (*Reservation, error) {
+	bytes = max(bytes, 1)
+	if bytes > p.capacity {
+		return nil, fmt.Errorf("%w: %d bytes, queue holds %d", ErrTooLarge, bytes, p.capacity)
+	}
+	if p.isStopping() {
+		return nil, ErrClosed
+	}
+	actx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.admitCtx, cancel)
+	err := p.sem.Acquire(actx, bytes)
+	stop()
+	cancel()
+	if err != nil {
+		if p.isStopping() {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	return &Reservation{p: p, bytes: bytes}, nil
+}
+
+// Release gives back the room not used by a submission. It is safe on a nil Reservation,
+// after a successful TrySubmitReserved, and twice.
+func (r *Reservation) Release() {
+	if r == nil || r.bytes == 0 {
+		return
+	}
+	r.p.sem.Release(r.bytes)
+	r.bytes = 0
+}
+
+// TrySubmitReserved is TrySubmit that first uses the room res holds: room res has beyond
+// what the message needs is given back, and room it lacks is taken without waiting
+// (ErrQueueFull if there is none). On error the reservation is left as it was, for the
+// caller to Release. A nil res is TrySubmit.
+func (p *Pipeline) TrySubmitReserved(res *Reservation, ack *Ack, recs []Record, bytes int64) error {
+	return p.submit(context.Background(), res, ack, recs, bytes, false)
+}
+
+func (p *Pipeline) submit(ctx context.Context, res *Reservation, ack *Ack, recs []Record, bytes int64, wait bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -180,7 +238,15 @@ func (p *Pipeline) submit(ctx context.Context, ack *Ack, recs []Record, bytes in
 		p.m.refused.WithLabelValues("closed").Inc()
 		return ErrClosed
 	}
-	if wait {
+	if res != nil && res.bytes > 0 {
+		if extra := bytes - res.bytes; extra > 0 && !p.sem.TryAcquire(extra) {
+			p.m.refused.WithLabelValues("queue_full").Inc()
+			return ErrQueueFull
+		} else if extra < 0 {
+			p.sem.Release(-extra)
+		}
+		res.bytes = 0 // the room is the submission's now, released when its records finish
+	} else if wait {
 		actx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(p.admitCtx, cancel)
 		err := p.sem.Acquire(actx, bytes)
@@ -295,14 +361,11 @@ func (p *Pipeline) route(rec *Record) (reason, msg string) {
 			return "invalid_id", fmt.Sprintf("field %q must be a string or a number", p.cfg.IDField)
 		}
 	}
-	if rec.Time == 0 && f.Time.Raw != nil {
-		if t, ok := docscan.ParseTime(f.Time); ok {
-			rec.Time = t.UnixNano()
-		}
-	}
+	// The time is parsed only for an index with date math, its one use: a static index
+	// (the common case when the source names it) would pay for it on every document.
 	if rec.Index == "" {
-		if p.needTime && rec.Time == 0 {
-			rec.Time = p.now().UnixNano()
+		if p.needTime {
+			p.eventTime(rec, f.Time)
 		}
 		rec.Index = p.index.Resolve(rec.Time)
 	} else if strings.Contains(rec.Index, "%{") {
@@ -310,14 +373,27 @@ func (p *Pipeline) route(rec *Record) (reason, msg string) {
 		if err != nil {
 			return "invalid_index", err.Error()
 		}
-		if rec.Time == 0 {
-			rec.Time = p.now().UnixNano()
-		}
+		p.eventTime(rec, f.Time)
 		rec.Index = t.Resolve(rec.Time)
 	} else if err := validIndexCached(rec.Index); err != nil {
 		return "invalid_index", err.Error()
 	}
 	return "", ""
+}
+
+// eventTime sets rec.Time, unless the source did, from the document's time field, or to the
+// ingest time when the document has none.
+func (p *Pipeline) eventTime(rec *Record, v docscan.Value) {
+	if rec.Time != 0 {
+		return
+	}
+	if v.Raw != nil {
+		if t, ok := docscan.ParseTime(v); ok {
+			rec.Time = t.UnixNano()
+			return
+		}
+	}
+	rec.Time = p.now().UnixNano()
 }
 
 // template compiles a source-given index template once; sources name few distinct ones.
@@ -344,7 +420,10 @@ func validIndexCached(name string) error {
 	if err := ValidIndexName(name); err != nil {
 		return err
 	}
-	lastValidIndex.Store(&name)
+	// A copy: taking the parameter's address would move it to the heap on every call, the
+	// fast path's included (one allocation per document).
+	valid := name
+	lastValidIndex.Store(&valid)
 	return nil
 }
 

@@ -37,6 +37,9 @@ unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'
 if [[ -n "$unformatted" ]]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 $GO vet ./...
 
+echo "== deploy check (cfn-lint, hadolint, systemd-analyze, weir validate, policy tests)"
+scripts/deploy-check.sh
+
 echo "== unit tests (race detector; integration tests skip without the substrate)"
 env -u WEIR_TEST_OPENSEARCH -u WEIR_TEST_AWS -u WEIR_TEST_OPENSEARCH_THROTTLED \
   $GO test -race -count=1 -timeout 20m ./...

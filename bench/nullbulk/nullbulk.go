@@ -403,3 +403,31 @@ func writeInt(out *bytes.Buffer, n int) {
 	var b [20]byte
 	out.Write(strconv.AppendInt(b[:0], int64(n), 10))
 }
+
+// StatsPath is where the handler from WithStats answers the counters as JSON, so that a
+// load generator in another process can count what arrived.
+const StatsPath = "/_nullbulk/stats"
+
+// Stats are the receiver's counters at one moment.
+type Stats struct {
+	Requests  int64 `json:"requests"`
+	Documents int64 `json:"documents"`
+	Bytes     int64 `json:"bytes"`
+}
+
+// Stats reads the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Documents: s.documents.Load(), Bytes: s.bytes.Load()}
+}
+
+// WithStats returns a handler that serves s and answers GET StatsPath with its Stats.
+func (s *Server) WithStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != StatsPath {
+			s.ServeHTTP(w, r)
+			return
+		}
+		b, _ := json.Marshal(s.Stats())
+		writeJSON(w, http.StatusOK, string(b))
+	})
+}

@@ -178,3 +178,19 @@ func TestItemsHookAndMaxBody(t *testing.T) {
 	rec, _ = post(t, s, "/_bulk", body+"\n", false)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 }
+
+func TestStatsEndpoint(t *testing.T) {
+	t.Parallel()
+	s := New()
+	h := s.WithStats()
+	rec, _ := post(t, h, "/_bulk", body, false)
+	require.Equal(t, http.StatusOK, rec.Code)
+	req := httptest.NewRequest(http.MethodGet, StatsPath, nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	require.Equal(t, http.StatusOK, w.Code)
+	var st Stats
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &st))
+	assert.Equal(t, Stats{Requests: 1, Documents: 2, Bytes: int64(len(body))}, st)
+	assert.Equal(t, st, s.Stats())
+}

@@ -14,12 +14,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/weir-ingest/weir/auth"
+	"github.com/weir-ingest/weir/auth/explain"
 	"github.com/weir-ingest/weir/config"
 	"github.com/weir-ingest/weir/control"
+	"github.com/weir-ingest/weir/control/query"
 	"github.com/weir-ingest/weir/pipeline"
 	"github.com/weir-ingest/weir/sinks/deadletter"
 	"github.com/weir-ingest/weir/sinks/opensearch"
 	httpsource "github.com/weir-ingest/weir/sources/http"
+	kinesissource "github.com/weir-ingest/weir/sources/kinesis"
+	sqssource "github.com/weir-ingest/weir/sources/sqs"
 )
 
 // daemon is weir's components wired in their start order: dead letters and the sink first,
@@ -29,13 +33,19 @@ type daemon struct {
 	cfg  config.Config
 	log  *slog.Logger
 	reg  *prometheus.Registry
-	dlq  *deadletter.File
+	dlq  *deadletter.Multi
 	sink *opensearch.Sink
 	pipe *pipeline.Pipeline
 	ctrl *control.Server
 	http *httpsource.Source
+	sqs  *sqssource.Source
+	// kinesis reads Kinesis streams; nil unless sources.kinesis.enabled.
+	kinesis *kinesissource.Source
 
 	awsID awsIdentity
+
+	// query serves read queries on the control port; nil unless query.enabled.
+	query *query.Handler
 }
 
 func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
@@ -43,10 +53,17 @@ func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &daemon{cfg: cfg, log: log, reg: reg}
 	var err error
-	if d.dlq, err = deadletter.NewFile(cfg.DeadLetter, deadletter.WithLogger(log), deadletter.WithRegisterer(reg)); err != nil {
+	if d.dlq, err = d.deadLetters(); err != nil {
 		return nil, fmt.Errorf("dead_letter: %w", err)
 	}
 	sinkOpts := []opensearch.Option{opensearch.WithDeadLetter(d.dlq), opensearch.WithLogger(log), opensearch.WithRegisterer(reg)}
+	// A bulk request refused with 401/403 is explained (one log line per reason) and
+	// counted in weir_auth_denied_total{reason}; the service and region come from signing.
+	explainer, err := explain.NewExplainer(reg)
+	if err != nil {
+		return nil, err
+	}
+	var denied explain.Context
 	if cfg.OpenSearch.SigV4.Enabled {
 		creds, _, err := d.aws(context.Background())
 		if err != nil {
@@ -56,8 +73,10 @@ func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
 		if sc.Region == "" {
 			sc.Region = cfg.AWS.Region
 		}
+		denied.Service, denied.Region = sc.Service, sc.Region
 		sinkOpts = append(sinkOpts, opensearch.WithTransport(auth.NewTransport(opensearch.DefaultTransport(cfg.OpenSearch.Config), creds, sc)))
 	}
+	sinkOpts = append(sinkOpts, opensearch.WithExplainer(explainer, denied))
 	if d.sink, err = opensearch.New(cfg.OpenSearch.Config, sinkOpts...); err != nil {
 		return nil, fmt.Errorf("opensearch: %w", err)
 	}
@@ -67,10 +86,45 @@ func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
 	}
 	d.ctrl = control.New(cfg.Control, reg, log)
 	d.ctrl.AddCheck("opensearch", d.sink.Ping)
+	if err := d.wireQuery(context.Background()); err != nil {
+		return nil, err
+	}
+	d.ctrl.AddCheck("opensearch_circuit", d.sink.Breaker().Check)
+	// While the circuit is open, sources hold off instead of filling the queue with
+	// documents that cannot move: the HTTP source answers 503 with Retry-After, queue
+	// sources stop pulling. Half-open keeps the pause until the probe has succeeded.
+	d.sink.Breaker().OnStateChange(func(_, to string) {
+		switch to {
+		case opensearch.BreakerOpen:
+			d.pipe.Pause("opensearch circuit open")
+		case opensearch.BreakerClosed:
+			d.pipe.Resume()
+		}
+	})
 	if cfg.Sources.HTTP.Enabled {
 		if d.http, err = httpsource.New(cfg.Sources.HTTP.Config, d.pipe,
 			httpsource.WithLogger(log), httpsource.WithRegisterer(reg)); err != nil {
 			return nil, fmt.Errorf("sources.http: %w", err)
+		}
+	}
+	if cfg.Sources.SQS.Enabled {
+		_, awsCfg, err := d.aws(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if d.sqs, err = sqssource.New(cfg.Sources.SQS.Config, d.pipe, d.dlq, awsCfg,
+			sqssource.WithLogger(log), sqssource.WithRegisterer(reg)); err != nil {
+			return nil, fmt.Errorf("sources.sqs: %w", err)
+		}
+	}
+	if cfg.Sources.Kinesis.Enabled {
+		_, awsCfg, err := d.aws(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if d.kinesis, err = kinesissource.New(cfg.Sources.Kinesis.Config, d.pipe, awsCfg,
+			kinesissource.WithLogger(log), kinesissource.WithRegisterer(reg)); err != nil {
+			return nil, fmt.Errorf("sources.kinesis: %w", err)
 		}
 	}
 	return d, nil
@@ -84,6 +138,7 @@ func (d *daemon) start(ctx context.Context) error {
 		{"dead_letter", d.dlq.Start},
 		{"opensearch", d.sink.Start},
 		{"pipeline", d.pipe.Start},
+		{"query", d.startQuery},
 		{"control", d.ctrl.Start},
 	}
 	if d.http != nil {
@@ -91,6 +146,18 @@ func (d *daemon) start(ctx context.Context) error {
 			name  string
 			start func(context.Context) error
 		}{"sources.http", d.http.Start})
+	}
+	if d.sqs != nil {
+		steps = append(steps, struct {
+			name  string
+			start func(context.Context) error
+		}{"sources.sqs", d.sqs.Start})
+	}
+	if d.kinesis != nil {
+		steps = append(steps, struct {
+			name  string
+			start func(context.Context) error
+		}{"sources.kinesis", d.kinesis.Start})
 	}
 	if d.cfg.NeedsAWS() {
 		d.logIdentity(ctx)
@@ -112,6 +179,16 @@ func (d *daemon) shutdown(ctx context.Context) (undelivered int64, err error) {
 			errs = append(errs, fmt.Errorf("sources.http: %w", err))
 		}
 	}
+	if d.sqs != nil {
+		if err := d.sqs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sources.sqs: %w", err))
+		}
+	}
+	if d.kinesis != nil {
+		if err := d.kinesis.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sources.kinesis: %w", err))
+		}
+	}
 	if err := d.pipe.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -125,6 +202,9 @@ func (d *daemon) shutdown(ctx context.Context) (undelivered int64, err error) {
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = d.ctrl.Shutdown(cctx)
+	if d.query != nil {
+		_ = d.query.Shutdown(cctx)
+	}
 	return d.pipe.Undelivered(), errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/weir-ingest/weir/config"
+	"github.com/weir-ingest/weir/control/query"
 )
 
 //go:embed default.yaml
@@ -47,7 +48,19 @@ Usage:
   weir run      [-c FILE] [--set key=value]...   run the daemon (default config: bundled)
   weir validate  -c FILE  [--set key=value]...   check a configuration, report every problem
   weir config   [-c FILE] [--set key=value]...   print the effective configuration (secrets redacted)
+  weir policy check|explain|minimal ...          check weir's IAM policy against what the configuration
+                                                 needs, explain one request, print the least-privilege policy
+                                                 (weir run --strict refuses to start when the policy denies)
+  weir bench    [-c FILE] [--target URL|local|null] [flags]   measure a domain's indexing throughput
+                                                 (weir bench -h lists its flags)
+  weir backfill [-c FILE] [flags] INPUT...       index files, globs, stdin (-), s3://BUCKET/PREFIX, sqs://QUEUE_URL
+                                                 or kinesis://STREAM, then exit with a summary (resumable:
+                                                 --checkpoint); weir backfill plan s3://... --queue URL fans out
+                                                 one S3 notification per object to weir run processes
   weir version                                   print the version
+  weir healthcheck [--url URL]                   ask a running weir's /healthz; exit 0 if up (container checks)
+  weir dlq inspect [--json] FILE...              summarize dead letters by reason and index
+  weir dlq replay  [-c FILE] [--index NAME] FILE re-ingest dead letters; FILE keeps only those failing again
 
 Configuration comes from the file (or the bundled default), then environment variables
 WEIR_<SECTION>__<KEY> (e.g. WEIR_PIPELINE__QUEUE_BYTES=128MiB, WEIR_OPENSEARCH__URLS=https://a,https://b),
@@ -112,12 +125,26 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("weir "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf commonFlags
+	var strict bool
 	switch cmd {
 	case "run", "validate", "config":
 		cf.register(fs)
+		if cmd == "run" {
+			fs.BoolVar(&strict, "strict", false, "refuse to start when query.weir_policy_file denies a request weir needs (query.policy_check=strict)")
+		}
+	case "bench":
+		return runBench(ctx, rest, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "weir", version)
 		return exitOK
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, rest, environ, stdout, stderr)
+	case "backfill":
+		return runBackfill(ctx, rest, environ, os.Stdin, stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, rest, environ, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -134,6 +161,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			return exitOK
 		}
 		return exitUsage
+	}
+	if strict {
+		cf.sets = append(cf.sets, "query.policy_check="+query.PolicyCheckStrict)
 	}
 	if cmd == "validate" && cf.file == "" {
 		fmt.Fprintln(stderr, "weir validate: -c FILE is required")

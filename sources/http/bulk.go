@@ -23,6 +23,13 @@ type action struct {
 	idEsc    bool
 }
 
+// countLines counts the non-blank lines of body.
+func countLines(body []byte) int {
+	n := 0
+	_ = docscan.Lines(body, func(int, []byte) error { n++; return nil })
+	return n
+}
+
 // bulkRefusal is an item refused without reaching the pipeline.
 type bulkRefusal struct {
 	item   int // position among the request's items
@@ -50,6 +57,12 @@ type bulkBatch struct {
 // so that one bad line does not shift every later pair. Records copy tmpl, whose Index is
 // the URL's (or configured) index, used when an action names none.
 func parseBulk(body []byte, tmpl pipeline.Record, maxDocs int) (bulkBatch, error) {
+	return parseBulkInto(nil, body, tmpl, maxDocs)
+}
+
+// parseBulkInto is parseBulk that builds the records in dst's storage when it is large
+// enough (a pooled slice kept with the request body, see body.recs).
+func parseBulkInto(dst []pipeline.Record, body []byte, tmpl pipeline.Record, maxDocs int) (bulkBatch, error) {
 	var bt bulkBatch
 	// Each record takes two non-blank lines: counting them sizes the records in one
 	// allocation that blank lines cannot inflate.
@@ -57,7 +70,11 @@ func parseBulk(body []byte, tmpl pipeline.Record, maxDocs int) (bulkBatch, error
 	if n-1 > maxDocs {
 		return bt, errTooManyDocs
 	}
-	bt.recs = make([]pipeline.Record, 0, n)
+	if cap(dst) >= n {
+		bt.recs = dst[:0]
+	} else {
+		bt.recs = make([]pipeline.Record, 0, n)
+	}
 	const (
 		wantAction = iota
 		wantSource
@@ -308,6 +325,11 @@ func (s *Source) handleBulk(w http.ResponseWriter, r *http.Request) int {
 	if !ok {
 		return code
 	}
+	res, code, ok := s.reserve(w, r)
+	if !ok {
+		return code
+	}
+	defer res.Release() // what the submission did not use
 	bb, err := s.readBody(w, r)
 	if err != nil {
 		return s.bodyError(w, err)
@@ -318,10 +340,11 @@ func (s *Source) handleBulk(w http.ResponseWriter, r *http.Request) int {
 	// but they make the sink's own retries (a timed-out bulk request sent again) overwrite
 	// instead of duplicate. An explicit _id or pipeline.id_field takes precedence.
 	tmpl := pipeline.Record{Source: SourceName, Key: requestKey(), Index: index, PositionID: true}
-	bt, err := parseBulk(bb.b, tmpl, s.maxDocs(len(bb.b)))
+	bt, err := parseBulkInto(bb.recs, bb.b, tmpl, s.maxDocs(len(bb.b)))
 	if err != nil {
 		return s.framingError(w, err)
 	}
+	bb.keepRecords(bt.recs)
 	if bt.items == 0 {
 		return s.writeError(w, http.StatusBadRequest, errTypeValidation, "Validation Failed: 1: no requests added;")
 	}
@@ -337,7 +360,7 @@ func (s *Source) handleBulk(w http.ResponseWriter, r *http.Request) int {
 		// resolved index and id), and reading them here would race.
 		o.b = appendBulkResult(o.b[:0], start, &bt, nil)
 	}
-	d, code, ok := s.submit(w, bt.recs, bb, sync)
+	d, code, ok := s.submit(w, bt.recs, bb, res, sync)
 	if !ok {
 		return code
 	}

@@ -1,6 +1,7 @@
 package httpsource
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -17,7 +18,8 @@ type delivery struct {
 // submit hands recs to the pipeline. The Ack holds its own reference to bb, since the
 // records alias it, and drops it once every record is finished. On failure it writes the
 // answer and returns its status with ok false.
-func (s *Source) submit(w http.ResponseWriter, recs []pipeline.Record, bb *body, sync bool) (d delivery, status int, ok bool) {
+func (s *Source) submit(w http.ResponseWriter, recs []pipeline.Record, bb *body, res *pipeline.Reservation, sync bool) (d delivery, status int, ok bool) {
+	s.docBytes.Store(max(int64(len(bb.b))/int64(max(len(recs), 1)), 1))
 	bb.refs.Add(1)
 	if sync {
 		done := make(chan struct{})
@@ -29,7 +31,7 @@ func (s *Source) submit(w http.ResponseWriter, recs []pipeline.Record, bb *body,
 	} else {
 		d.ack = pipeline.NewAck(func(*pipeline.Ack) { bb.release() })
 	}
-	err := s.p.TrySubmit(d.ack, recs, int64(len(bb.b)))
+	err := s.p.TrySubmitReserved(res, d.ack, recs, int64(len(bb.b)))
 	// Sealed even on failure: an Ack with no records then calls back at once, which
 	// drops its reference to bb.
 	d.ack.Seal()
@@ -51,6 +53,52 @@ func (s *Source) submitError(w http.ResponseWriter, err error) int {
 		return s.writeError(w, http.StatusServiceUnavailable, errTypeUnavailable, "weir is shutting down; retry later")
 	}
 	return s.writeError(w, http.StatusInternalServerError, "internal_error", err.Error())
+}
+
+// maxReserveWait bounds how long a request waits for queue room before its body is read.
+// It absorbs the moments a saturated queue is full between two bulk answers (milliseconds)
+// without holding clients when the sink is really behind: those still get a prompt 429.
+const maxReserveWait = 100 * time.Millisecond
+
+// reserve takes queue room for the request's body before it is read, waiting briefly
+// (maxReserveWait, or retry_after if shorter) while the queue is full, so that at saturation
+// a full queue stalls the client through TCP rather than costing a read, a framing and a
+// refusal of a body that is then sent again (a storm that wasted more CPU than the documents
+// admitted). A body of unknown or compressed length gets no reservation (nil): it is read
+// within the read budget and admitted after, as before; so is one still waiting after the
+// wait. On failure (shutting down, client gone) it writes the answer and returns its status
+// with ok false.
+func (s *Source) reserve(w http.ResponseWriter, r *http.Request) (res *pipeline.Reservation, status int, ok bool) {
+	n := r.ContentLength
+	if n <= 0 || n > int64(s.cfg.MaxRequestBytes) || r.Header.Get("Content-Encoding") != "" {
+		return nil, 0, true
+	}
+	// The records' overhead, estimated from the last body's mean document size taken an
+	// eighth smaller, so that a similar body needs no more room than reserved: taking more
+	// at submission cannot wait, and fails while others wait for room.
+	per := s.docBytes.Load() * 7 / 8
+	if per <= 0 {
+		per = 256
+	}
+	n += (n/max(per, 1) + 1) * pipeline.RecordOverhead
+	ctx, cancel := context.WithTimeout(r.Context(), min(maxReserveWait, s.cfg.RetryAfter))
+	defer cancel()
+	res, err := s.p.Reserve(ctx, n)
+	switch {
+	case err == nil:
+		return res, 0, true
+	case errors.Is(err, pipeline.ErrTooLarge):
+		// More than the queue holds (or nearly): read it without a reservation, and let
+		// framing and submission refuse it with the exact figures (413).
+		return nil, 0, true
+	case r.Context().Err() != nil:
+		return nil, statusClientGone, false
+	case errors.Is(err, context.DeadlineExceeded):
+		// Still full: read the body and let admission decide, as for a body without a
+		// reservation (429 if it does not fit now, 413 if it never can).
+		return nil, 0, true
+	}
+	return nil, s.submitError(w, err), false
 }
 
 // refusePaused answers 503 while the pipeline is paused (the sink's circuit breaker is

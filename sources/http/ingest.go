@@ -66,6 +66,12 @@ const maxPooledElems = 64 << 10
 //     document of its own, and a broken body is dead-lettered whole, with the offset of
 //     its fault, which is what a person needs to fix it.
 func frameIngest(body []byte, ndjson bool, tmpl pipeline.Record, maxDocs int) ([]pipeline.Record, framing, error) {
+	return frameIngestInto(nil, body, ndjson, tmpl, maxDocs)
+}
+
+// frameIngestInto is frameIngest that builds NDJSON records in dst's storage (a pooled slice
+// kept with the request body, see body.recs), growing it only when it is too small.
+func frameIngestInto(dst []pipeline.Record, body []byte, ndjson bool, tmpl pipeline.Record, maxDocs int) ([]pipeline.Record, framing, error) {
 	start := skipSpace(body, 0)
 	if start == len(body) {
 		return nil, framingNDJSON, errNoDocuments
@@ -83,28 +89,25 @@ func frameIngest(body []byte, ndjson bool, tmpl pipeline.Record, maxDocs int) ([
 			return recs, framingSingle, nil
 		}
 	}
-	// Counted first so that the records are one allocation of the right size: growing
-	// would allocate O(log n) times, and sizing by newlines would let blank lines inflate it.
-	n := countLines(body)
-	if n > maxDocs {
-		return nil, framingNDJSON, errTooManyDocs
-	}
-	recs := make([]pipeline.Record, 0, n)
-	_ = docscan.Lines(body, func(no int, line []byte) error {
+	// One pass over the body: the records go into dst's storage, which the body pool keeps
+	// from one request to the next, so it rarely grows (counting the lines first, as this
+	// once did, read every byte of the body a second time).
+	recs := dst[:0]
+	err := docscan.Lines(body, func(no int, line []byte) error {
+		if len(recs) == maxDocs {
+			return errTooManyDocs
+		}
 		recs = append(recs, tmpl)
 		r := &recs[len(recs)-1]
 		r.Doc = line
 		r.Offset = int64(no)
 		return nil
 	})
+	if err != nil {
+		clear(recs) // the pooled storage must not pin this body
+		return nil, framingNDJSON, err
+	}
 	return recs, framingNDJSON, nil
-}
-
-// countLines counts the non-blank lines of body.
-func countLines(body []byte) int {
-	n := 0
-	_ = docscan.Lines(body, func(int, []byte) error { n++; return nil })
-	return n
 }
 
 func frameArray(body []byte, tmpl pipeline.Record, maxDocs int) ([]pipeline.Record, error) {
@@ -235,6 +238,11 @@ func (s *Source) handleIngest(w http.ResponseWriter, r *http.Request) int {
 	if !ok {
 		return code
 	}
+	res, code, ok := s.reserve(w, r)
+	if !ok {
+		return code
+	}
+	defer res.Release() // what the submission did not use
 	bb, err := s.readBody(w, r)
 	if err != nil {
 		return s.bodyError(w, err)
@@ -245,12 +253,13 @@ func (s *Source) handleIngest(w http.ResponseWriter, r *http.Request) int {
 	// but they make the sink's own retries (a timed-out bulk request sent again) overwrite
 	// instead of duplicate. An explicit _id or pipeline.id_field takes precedence.
 	tmpl := pipeline.Record{Source: SourceName, Key: requestKey(), Index: index, PositionID: true, Op: s.p.Op()}
-	recs, _, err := frameIngest(bb.b, isNDJSON(r.Header.Get("Content-Type")), tmpl, s.maxDocs(len(bb.b)))
+	recs, _, err := frameIngestInto(bb.recs, bb.b, isNDJSON(r.Header.Get("Content-Type")), tmpl, s.maxDocs(len(bb.b)))
 	if err != nil {
 		return s.framingError(w, err)
 	}
+	bb.keepRecords(recs)
 	sync := s.cfg.Mode == ModeSync
-	d, code, ok := s.submit(w, recs, bb, sync)
+	d, code, ok := s.submit(w, recs, bb, res, sync)
 	if !ok {
 		return code
 	}

@@ -19,9 +19,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/semaphore"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,8 +37,11 @@ var ErrShutDown = errors.New("http source: shut down")
 
 // Pipeline is what the source uses of *pipeline.Pipeline.
 type Pipeline interface {
-	// TrySubmit hands over one request's records; on error nothing was taken.
-	TrySubmit(ack *pipeline.Ack, recs []pipeline.Record, bytes int64) error
+	// Reserve takes queue room for a body before it is read, waiting while the queue is full.
+	Reserve(ctx context.Context, bytes int64) (*pipeline.Reservation, error)
+	// TrySubmitReserved hands over one request's records, using res (which may be nil)
+	// first; on error nothing was taken.
+	TrySubmitReserved(res *pipeline.Reservation, ack *pipeline.Ack, recs []pipeline.Record, bytes int64) error
 	// Paused reports the circuit breaker open, and why.
 	Paused() (bool, string)
 	// Op is the configured bulk action for documents that do not name one.
@@ -80,6 +84,10 @@ type Source struct {
 	// framed and admitted to the pipeline's queue it is nobody's memory, and many parallel
 	// uploads must not add up to more than this.
 	reading *semaphore.Weighted
+
+	// docBytes is the mean document size of the last framed body (0: none yet); a body's
+	// queue reservation estimates its record overhead from it.
+	docBytes atomic.Int64
 }
 
 // Option adjusts a Source.

@@ -568,7 +568,11 @@ type fakePipeline struct {
 	records int
 }
 
-func (f *fakePipeline) TrySubmit(ack *pipeline.Ack, recs []pipeline.Record, _ int64) error {
+func (f *fakePipeline) Reserve(context.Context, int64) (*pipeline.Reservation, error) {
+	return nil, nil
+}
+
+func (f *fakePipeline) TrySubmitReserved(_ *pipeline.Reservation, ack *pipeline.Ack, recs []pipeline.Record, _ int64) error {
 	if f.err != nil {
 		return f.err
 	}
@@ -634,7 +638,7 @@ type recordingPipeline struct {
 	fn func([]pipeline.Record)
 }
 
-func (r *recordingPipeline) TrySubmit(ack *pipeline.Ack, recs []pipeline.Record, n int64) error {
+func (r *recordingPipeline) TrySubmitReserved(_ *pipeline.Reservation, ack *pipeline.Ack, recs []pipeline.Record, n int64) error {
 	r.fn(append([]pipeline.Record(nil), recs...))
 	return nil
 }

@@ -31,6 +31,13 @@ type Target interface {
 	Add(ctx context.Context, rec *Record) error
 }
 
+// IdleFlusher is a Target that can send what it holds early. Workers call FlushIdle when
+// the queue runs dry: nothing more is coming soon, so waiting for a batch to fill only adds
+// latency (a sync HTTP client waits on it). Under load the queue is never dry.
+type IdleFlusher interface {
+	FlushIdle()
+}
+
 // chunkSize caps how many records of one message go to a single worker at a time, so that
 // one large message is spread over the pool.
 const chunkSize = 256
@@ -83,6 +90,7 @@ type Pipeline struct {
 
 	undelivered atomic.Int64
 	templates   sync.Map // index template string → *IndexTemplate
+	idle        IdleFlusher
 }
 
 // Option adjusts a Pipeline.
@@ -134,6 +142,7 @@ func New(cfg Config, target Target, dlq DeadLetterSink, opts ...Option) (*Pipeli
 		p.m = newMetrics(nil)
 	}
 	p.m.capacity.Set(float64(p.capacity))
+	p.idle, _ = target.(IdleFlusher)
 	p.scanner = docscan.Compile(docscan.Spec{ID: cfg.IDField, Time: cfg.TimeField})
 	p.needTime = !idx.Static()
 	p.workCtx, p.cancelWork = context.WithCancel(context.Background())
@@ -339,6 +348,9 @@ func (p *Pipeline) work() {
 			if err := p.target.Add(p.workCtx, rec); err != nil {
 				rec.Finish(Result{Outcome: Undelivered, Reason: "shutdown", Error: err.Error()})
 			}
+		}
+		if p.idle != nil && p.in.empty() {
+			p.idle.FlushIdle()
 		}
 	}
 }

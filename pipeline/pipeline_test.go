@@ -353,3 +353,22 @@ func TestSourceGivenIndexTemplateIsResolved(t *testing.T) {
 	assert.Equal(t, "app-2025.03", *got.Load())
 	assert.Equal(t, "invalid_index", a.Results()[1].Reason)
 }
+
+type idleTarget struct {
+	funcTarget
+	idles atomic.Int64
+}
+
+func (t *idleTarget) FlushIdle() { t.idles.Add(1) }
+
+func TestWorkersFlushIdleTargetWhenQueueRunsDry(t *testing.T) {
+	t.Parallel()
+	tgt := &idleTarget{funcTarget: funcTarget{fn: indexed}}
+	p := newTest(t, testConfig(), tgt, &memDLQ{})
+	done := make(chan struct{})
+	ack := NewAck(func(*Ack) { close(done) })
+	require.NoError(t, p.Submit(context.Background(), ack, records(`{"a":1}`), 0))
+	ack.Seal()
+	<-done
+	require.Eventually(t, func() bool { return tgt.idles.Load() >= 1 }, 5*time.Second, time.Millisecond)
+}

@@ -46,6 +46,13 @@ func (q *chunkQueue) pop() (c []Record, ok bool) {
 	return c, true
 }
 
+// empty reports whether no chunk is waiting.
+func (q *chunkQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head == len(q.items)
+}
+
 func (q *chunkQueue) close() {
 	q.mu.Lock()
 	q.closed = true

@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/weir
 PKGS := ./...
 
-.PHONY: all build test unit run bench lint clean image deploy-check iam-policy opensearch-start opensearch-stop moto-start moto-stop
+.PHONY: all build test unit run bench bench-compare lint clean image deploy-check iam-policy opensearch-start opensearch-stop moto-start moto-stop
 
 all: build
 
@@ -23,6 +23,10 @@ unit:
 run: build
 	scripts/opensearch.sh start
 	scripts/run.sh
+
+# weir vs Benthos v4.27.0 vs the machine's ceiling, side by side (builds Benthos into bench/.peers).
+bench-compare:
+	scripts/bench-compare.sh
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS)

@@ -15,6 +15,8 @@ type Config struct {
 	Workers int `koanf:"workers"`
 	// QueueBytes bounds the memory held by documents between their source and their
 	// acknowledgement, queued and in flight alike. Sources wait (or answer 429) when it is full.
+	// The default, 16MiB, keeps a saturated weir under 100 MiB RSS (the heap settles near twice
+	// the queue) while still holding three full 5MiB bulk batches; bench/RESULTS.md has the runs.
 	QueueBytes units.ByteSize `koanf:"queue_bytes"`
 	// DrainTimeout is how long shutdown keeps delivering what was accepted before it stops
 	// and counts what stays undelivered (it stays unacknowledged at its source).
@@ -35,7 +37,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Workers:      runtime.GOMAXPROCS(0),
-		QueueBytes:   64 << 20,
+		QueueBytes:   16 << 20,
 		DrainTimeout: 30 * time.Second,
 		Index:        "weir-%{yyyy.MM.dd}",
 		TimeField:    "@timestamp",

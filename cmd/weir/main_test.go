@@ -52,7 +52,7 @@ func TestConfigPrintsRedactedSecrets(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, out, "[redacted]")
 	assert.NotContains(t, out, "hunter2")
-	assert.Contains(t, out, "queue_bytes: 64MiB")
+	assert.Contains(t, out, "queue_bytes: 16MiB")
 }
 
 func TestHelpAndVersionAndUnknown(t *testing.T) {

@@ -273,22 +273,47 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // startProcess runs the weir binary with a YAML config written from yml.
 func startProcess(t testing.TB, yml string) *process {
+	t.Helper()
+	// Free ports are found by binding and closing, so another test may take one before weir
+	// binds it: a start that loses that race is retried on fresh ports.
+	for attempt := 1; ; attempt++ {
+		p, ok := tryStartProcess(t, yml)
+		if ok {
+			return p
+		}
+		if attempt == 3 {
+			t.Fatalf("weir did not start:\n%s", p.out.String())
+		}
+	}
+}
+
+// freePorts returns n distinct free loopback addresses: all n are held open until all are
+// chosen, so the kernel cannot hand the same one out twice.
+func freePorts(t testing.TB, n int) []string {
+	t.Helper()
+	var addrs []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return addrs
+}
+
+func tryStartProcess(t testing.TB, yml string) (*process, bool) {
 	t.Helper()
 	bin, err := buildOnce()
 	require.NoError(t, err)
 	dir := t.TempDir()
-	data, ctrl := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	data, ctrl := ports[0], ports[1]
 	yml = strings.ReplaceAll(yml, "$DATA", data)
 	yml = strings.ReplaceAll(yml, "$CTRL", ctrl)
 	yml = strings.ReplaceAll(yml, "$DIR", dir)
@@ -299,22 +324,36 @@ func startProcess(t testing.TB, yml string) *process {
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("weir output:\n%s", p.out.String())
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			// It stopped on its own: a port taken meanwhile is worth another try, anything
+			// else is a failure to report now.
+			if !strings.Contains(p.out.String(), "address already in use") {
+				t.Fatalf("weir exited at start:\n%s", p.out.String())
+			}
+			return p, false
+		default:
 		}
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.ctrl + "/healthz")
-		if err != nil {
-			return false
+		if resp, err := http.Get(p.ctrl + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				t.Cleanup(func() {
+					_ = p.cmd.Process.Kill()
+					<-p.exited
+					if t.Failed() {
+						t.Logf("weir output:\n%s", p.out.String())
+					}
+				})
+				return p, true
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 20*time.Second, 50*time.Millisecond, "weir did not start:\n%s", p.out.String())
-	return p
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	return p, false
 }
 
 func (p *process) signalAndWait(t testing.TB, sig syscall.Signal, timeout time.Duration) int {

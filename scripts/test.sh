@@ -54,4 +54,6 @@ export WEIR_TEST_OPENSEARCH_THROTTLED="http://127.0.0.1:$THROTTLED_PORT"
 export WEIR_TEST_AWS="$(scripts/moto.sh url)"
 
 echo "== all tests against the real OpenSearch node and moto"
-$GO test -count=1 -timeout 40m ./...
+# -p 1: every package shares one node and one moto; packages hammering them at once starve
+# each other's time-bound steps (visibility timeouts, lease renewals) on two cores.
+$GO test -p 1 -count=1 -timeout 40m ./...

@@ -158,7 +158,20 @@ func (e *Env) Count(index string) int {
 // 2 finds none), and min and max bound the range, so by counting every n is there once.
 func (e *Env) CheckExactlyOnce(index string, total int) {
 	e.T.Helper()
-	require.Equal(e.T, total, e.Count(index), "document count")
+	count := e.Count(index)
+	if count != total {
+		// Say which documents are there twice and under which ids, so a failure tells a
+		// message delivered twice (same ids) from one sent twice (new ids) or a bad id.
+		_, out := e.Do("POST", "/"+index+"/_search", map[string]any{
+			"size": 0,
+			"aggs": map[string]any{"dups": map[string]any{
+				"terms": map[string]any{"field": "n", "min_doc_count": 2, "size": 5},
+				"aggs":  map[string]any{"ids": map[string]any{"top_hits": map[string]any{"size": 3, "_source": false}}},
+			}},
+		})
+		e.T.Logf("duplicates by n, with their ids: %v", out["aggregations"])
+	}
+	require.Equal(e.T, total, count, "document count")
 	st, out := e.Do("POST", "/"+index+"/_search", map[string]any{
 		"size": 0,
 		"aggs": map[string]any{

@@ -197,18 +197,23 @@ func (p *Pipeline) Reserve(ctx context.Context, bytes int64) (*Reservation, erro
 	if p.isStopping() {
 		return nil, ErrClosed
 	}
+	if err := p.acquire(ctx, bytes); err != nil {
+		return nil, err
+	}
+	return &Reservation{p: p, bytes: bytes}, nil
+}
+
+// acquire waits for bytes of queue room until ctx ends or Shutdown begins (ErrClosed).
+func (p *Pipeline) acquire(ctx context.Context, bytes int64) error {
 	actx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(p.admitCtx, cancel)
 	err := p.sem.Acquire(actx, bytes)
 	stop()
 	cancel()
-	if err != nil {
-		if p.isStopping() {
-			return nil, ErrClosed
-		}
-		return nil, err
+	if err != nil && p.isStopping() {
+		return ErrClosed
 	}
-	return &Reservation{p: p, bytes: bytes}, nil
+	return err
 }
 
 // Release gives back the room not used by a submission. It is safe on a nil Reservation,
@@ -256,15 +261,9 @@ func (p *Pipeline) submit(ctx context.Context, res *Reservation, ack *Ack, recs 
 		}
 		res.bytes = 0 // the room is the submission's now, released when its records finish
 	} else if wait {
-		actx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(p.admitCtx, cancel)
-		err := p.sem.Acquire(actx, bytes)
-		stop()
-		cancel()
-		if err != nil {
-			if p.isStopping() {
+		if err := p.acquire(ctx, bytes); err != nil {
+			if errors.Is(err, ErrClosed) {
 				p.m.refused.WithLabelValues("closed").Inc()
-				return ErrClosed
 			}
 			return err
 		}

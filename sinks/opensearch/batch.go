@@ -65,17 +65,17 @@ func (b *batch) dropLast() {
 	b.recs, b.offs = b.recs[:last], b.offs[:last]
 }
 
-// add encodes rec as one bulk item. scratch is reused to hash position ids.
-func (b *batch) add(rec *pipeline.Record, scratch *[]byte) {
+// add encodes rec as one bulk item.
+func (b *batch) add(rec *pipeline.Record, ids *idCache) {
 	b.offs = append(b.offs, len(b.buf))
 	b.recs = append(b.recs, rec)
-	b.buf = appendItem(b.buf, rec, scratch)
+	b.buf = appendItem(b.buf, rec, ids)
 }
 
 // appendItem writes the action line and the document:
 //
 //	{"index":{"_index":"NAME","_id":"ID"}}\n DOC \n
-func appendItem(buf []byte, rec *pipeline.Record, scratch *[]byte) []byte {
+func appendItem(buf []byte, rec *pipeline.Record, ids *idCache) []byte {
 	if rec.Op == pipeline.OpCreate {
 		buf = append(buf, `{"create":{"_index":"`...)
 	} else {
@@ -89,7 +89,7 @@ func appendItem(buf []byte, rec *pipeline.Record, scratch *[]byte) []byte {
 		buf = append(buf, rec.ID...)
 	case rec.PositionID:
 		buf = append(buf, `","_id":"`...)
-		buf = appendPositionID(buf, rec.Source, rec.Key, rec.Offset, scratch)
+		buf = ids.appendPositionID(buf, rec.Source, rec.Key, rec.Offset)
 	}
 	buf = append(buf, "\"}}\n"...)
 	start := len(buf)
@@ -136,29 +136,45 @@ func appendEscaped(buf []byte, s string) []byte {
 	return append(buf, s[start:]...)
 }
 
-// positionIDLen is the length of a position id: 15 bytes of SHA-256 in unpadded base64url.
-const positionIDLen = 20
+// positionPrefixLen is the length of a position id's message part: 12 bytes of SHA-256 in
+// unpadded base64url. The offset follows it in decimal.
+const positionPrefixLen = 16
 
-// appendPositionID appends the deterministic _id of the document at offset in source
-// message key: base64url (no padding) of the first 15 bytes (120 bits: collisions are not
-// a practical concern) of SHA-256 over source, NUL, key, NUL, decimal offset. A redelivered
-// message then overwrites its documents instead of duplicating them.
-func appendPositionID(buf []byte, source, key string, offset int64, scratch *[]byte) []byte {
-	s := append((*scratch)[:0], source...)
-	s = append(s, 0)
-	s = append(s, key...)
-	s = append(s, 0)
-	s = strconv.AppendInt(s, offset, 10)
-	*scratch = s
-	sum := sha256.Sum256(s)
-	return base64.RawURLEncoding.AppendEncode(buf, sum[:15])
+// idCache holds the message part of position ids for the last message seen. A message's
+// documents reach the sink together, so one SHA-256 per message serves all of them: hashing
+// every document's id cost 7% of weir's CPU at 300k documents/s (bench/RESULTS.md).
+type idCache struct {
+	source, key string
+	prefix      [positionPrefixLen]byte
+	valid       bool
+	scratch     []byte
+}
+
+// appendPositionID appends the deterministic _id of the document at offset in source message
+// key: base64url (no padding) of the first 12 bytes of SHA-256 over source, NUL, key, then
+// the decimal offset. The prefix has a fixed length, so (message, offset) → id is one to one
+// for a given message hash; 96 bits make two messages sharing a hash a non-concern (a 10^-5
+// chance over 10^12 messages). A redelivered message then overwrites its documents instead
+// of duplicating them.
+func (c *idCache) appendPositionID(buf []byte, source, key string, offset int64) []byte {
+	if !c.valid || key != c.key || source != c.source {
+		s := append(c.scratch[:0], source...)
+		s = append(s, 0)
+		s = append(s, key...)
+		c.scratch = s
+		sum := sha256.Sum256(s)
+		base64.RawURLEncoding.Encode(c.prefix[:], sum[:12])
+		c.source, c.key, c.valid = source, key, true
+	}
+	buf = append(buf, c.prefix[:]...)
+	return strconv.AppendInt(buf, offset, 10)
 }
 
 // PositionID returns the _id weir writes for a record with PositionID set and no ID: the
 // same for the same source, message key and offset, whichever weir process computes it.
 func PositionID(source, key string, offset int64) string {
-	var scratch []byte
-	return string(appendPositionID(make([]byte, 0, positionIDLen), source, key, offset, &scratch))
+	var c idCache
+	return string(c.appendPositionID(make([]byte, 0, positionPrefixLen+20), source, key, offset))
 }
 
 // recordID is the _id a dead letter reports for rec: its own, or the position id weir made.

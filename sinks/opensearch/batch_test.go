@@ -41,7 +41,7 @@ func TestAppendItem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := string(appendItem(nil, &tt.rec, new([]byte)))
+			got := string(appendItem(nil, &tt.rec, new(idCache)))
 			assert.Equal(t, tt.want, got)
 			lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 			require.Len(t, lines, 2, "exactly an action line and a source line")
@@ -54,13 +54,25 @@ func TestAppendItem(t *testing.T) {
 
 func TestPositionID(t *testing.T) {
 	t.Parallel()
-	sum := sha256.Sum256([]byte("sqs\x00m-1\x0042"))
-	want := base64.RawURLEncoding.EncodeToString(sum[:15])
+	sum := sha256.Sum256([]byte("sqs\x00m-1"))
+	want := base64.RawURLEncoding.EncodeToString(sum[:12]) + "42"
 	assert.Equal(t, want, PositionID("sqs", "m-1", 42))
-	assert.Len(t, want, positionIDLen)
+	assert.Len(t, want, positionPrefixLen+2)
 	assert.NotEqual(t, PositionID("sqs", "m-1", 42), PositionID("sqs", "m-1", 43))
 	assert.NotEqual(t, PositionID("sqs", "m-1", 4), PositionID("sqs", "m-14", 0), "NUL separators keep fields apart")
 	assert.Equal(t, PositionID("k", "s:1", -1), PositionID("k", "s:1", -1))
+	assert.NotEqual(t, PositionID("k", "s:1", -1), PositionID("k", "s:1", 1))
+
+	// The cache serves a message's documents from one hash, and notices a new message or
+	// a new source.
+	var c idCache
+	for _, tt := range []struct {
+		source, key string
+		offset      int64
+	}{{"sqs", "m-1", 0}, {"sqs", "m-1", 1}, {"sqs", "m-2", 0}, {"kinesis", "m-2", 0}, {"sqs", "m-1", 7}} {
+		got := string(c.appendPositionID(nil, tt.source, tt.key, tt.offset))
+		assert.Equal(t, PositionID(tt.source, tt.key, tt.offset), got, "%v", tt)
+	}
 }
 
 func TestEncodeAllocatesNothingPerDocument(t *testing.T) {
@@ -71,14 +83,14 @@ func TestEncodeAllocatesNothingPerDocument(t *testing.T) {
 	}
 	for _, rec := range recs {
 		b := &batch{}
-		var scratch []byte
+		var ids idCache
 		for range 100 { // warm: the buffers reach their working size
-			b.add(rec, &scratch)
+			b.add(rec, &ids)
 		}
 		allocs := testing.AllocsPerRun(1000, func() {
 			b.reset()
 			for range 100 {
-				b.add(rec, &scratch)
+				b.add(rec, &ids)
 			}
 		})
 		assert.Zero(t, allocs, "position id %v", rec.PositionID)

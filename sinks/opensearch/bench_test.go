@@ -32,7 +32,7 @@ func BenchmarkEncode(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			bt := &batch{}
-			var scratch []byte
+			var ids idCache
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
 			n := 0
@@ -41,7 +41,7 @@ func BenchmarkEncode(b *testing.B) {
 					bt.reset()
 					n = 0
 				}
-				bt.add(&bc.rec, &scratch)
+				bt.add(&bc.rec, &ids)
 				n++
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/doc")

@@ -103,13 +103,13 @@ type Sink struct {
 	finish func(*pipeline.Record, pipeline.Result)
 
 	// lock is a one-slot channel rather than a mutex so that Add can give up waiting when
-	// its context ends. It guards cur, pending, closed, started and scratch.
+	// its context ends. It guards cur, pending, closed, started and ids.
 	lock    chan struct{}
 	cur     *batch
 	pending []*batch // full batches not yet handed to a sender
 	closed  bool
 	started bool
-	scratch []byte
+	ids     idCache
 
 	slots chan struct{} // one token per batch being delivered, retries and backoffs included
 	// limit caps the requests on the wire, adaptively, at or under max_in_flight. A
@@ -349,7 +349,7 @@ func (s *Sink) Add(ctx context.Context, rec *pipeline.Record) error {
 		default:
 		}
 	}
-	b.add(rec, &s.scratch)
+	b.add(rec, &s.ids)
 	limit := int(s.cfg.FlushBytes)
 	if b.n() > 1 && len(b.buf) > limit {
 		// This document would take the body past flush_bytes: it starts the next batch.

@@ -31,6 +31,13 @@ type Target interface {
 	Add(ctx context.Context, rec *Record) error
 }
 
+// BatchTarget is a Target that takes several records at once, for less locking per record.
+// AddBatch returns how many of recs it took, in order; on an error the caller still owns the
+// rest.
+type BatchTarget interface {
+	AddBatch(ctx context.Context, recs []*Record) (int, error)
+}
+
 // IdleFlusher is a Target that can send what it holds early. Workers call FlushIdle when
 // the queue runs dry: nothing more is coming soon, so waiting for a batch to fill only adds
 // latency (a sync HTTP client waits on it). Under load the queue is never dry.
@@ -324,12 +331,17 @@ func (p *Pipeline) release(s *submission) {
 
 func (p *Pipeline) work() {
 	defer p.workers.Done()
-	var letters []DeadLetter
+	var (
+		letters []DeadLetter
+		ready   []*Record // routed records of the chunk, handed over together
+	)
+	batcher, _ := p.target.(BatchTarget)
 	for {
 		chunk, ok := p.in.pop()
 		if !ok {
 			return
 		}
+		ready = ready[:0]
 		for i := range chunk {
 			rec := &chunk[i]
 			if p.workCtx.Err() != nil {
@@ -344,9 +356,22 @@ func (p *Pipeline) work() {
 				}
 				continue
 			}
-			if err := p.target.Add(p.workCtx, rec); err != nil {
-				rec.Finish(Result{Outcome: Undelivered, Reason: "shutdown", Error: err.Error()})
+			if batcher == nil {
+				if err := p.target.Add(p.workCtx, rec); err != nil {
+					rec.Finish(Result{Outcome: Undelivered, Reason: "shutdown", Error: err.Error()})
+				}
+				continue
 			}
+			ready = append(ready, rec)
+		}
+		if len(ready) > 0 {
+			n, err := batcher.AddBatch(p.workCtx, ready)
+			if err != nil {
+				for _, rec := range ready[n:] {
+					rec.Finish(Result{Outcome: Undelivered, Reason: "shutdown", Error: err.Error()})
+				}
+			}
+			clear(ready) // a pooled chunk's records must not stay reachable from here
 		}
 		if p.idle != nil && p.in.empty() {
 			p.idle.FlushIdle()

@@ -372,3 +372,55 @@ func TestWorkersFlushIdleTargetWhenQueueRunsDry(t *testing.T) {
 	<-done
 	require.Eventually(t, func() bool { return tgt.idles.Load() >= 1 }, 5*time.Second, time.Millisecond)
 }
+
+// batchTarget takes at most take records per AddBatch call and refuses the rest, as a sink
+// whose context ended mid-chunk does.
+type batchTarget struct {
+	funcTarget
+	take  int
+	calls atomic.Int32
+}
+
+func (t *batchTarget) AddBatch(ctx context.Context, recs []*Record) (int, error) {
+	t.calls.Add(1)
+	n := min(t.take, len(recs))
+	for _, r := range recs[:n] {
+		_ = t.funcTarget.Add(ctx, r)
+	}
+	if n < len(recs) {
+		return n, context.Canceled
+	}
+	return n, nil
+}
+
+func TestBatchTargetGetsAChunkAtOnceAndWhatItRefusesIsUndelivered(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                    string
+		take                    int
+		indexed, dead, undelivd int64
+	}{
+		{"all taken", 10, 2, 1, 0},
+		{"one taken, one refused", 1, 1, 1, 1},
+		{"none taken", 0, 0, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tgt := &batchTarget{funcTarget: funcTarget{fn: indexed}, take: tt.take}
+			p := newTest(t, testConfig(), tgt, &memDLQ{})
+			done := make(chan *Ack, 1)
+			ack := NewTrackedAck(3, func(a *Ack) { done <- a })
+			require.NoError(t, p.Submit(context.Background(), ack, records(`{"a":1}`, `{bad`, `{"a":2}`), 0))
+			ack.Seal()
+			a := <-done
+			i, d, u := a.Counts()
+			assert.Equal(t, [3]int64{tt.indexed, tt.dead, tt.undelivd}, [3]int64{i, d, u})
+			assert.EqualValues(t, 1, tgt.calls.Load(), "one call for the chunk")
+			assert.Zero(t, tgt.got.Load()-int64(min(tt.take, 2)), "Add is not called beside AddBatch")
+			if u > 0 {
+				assert.Equal(t, "shutdown", a.Results()[2].Reason)
+			}
+		})
+	}
+}

@@ -324,23 +324,45 @@ func (s *Sink) putBatch(b *batch) {
 // It blocks while every sender is busy and a full batch waits: that is the backpressure.
 // It fails only when ctx ends before the record was taken, or when the sink is not running.
 func (s *Sink) Add(ctx context.Context, rec *pipeline.Record) error {
+	one := [1]*pipeline.Record{rec}
+	_, err := s.AddBatch(ctx, one[:])
+	return err
+}
+
+// AddBatch is Add for several records under one acquisition of the sink's lock: the
+// pipeline's workers hand over a chunk at a time, and a lock (a select on a channel) per
+// record cost 6-8% of weir's CPU at 300k documents/s. It returns how many records were
+// taken, in order; the caller still owns recs[n:] when err is not nil.
+func (s *Sink) AddBatch(ctx context.Context, recs []*pipeline.Record) (int, error) {
 	select {
 	case s.lock <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	defer func() { <-s.lock }()
 	if s.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if !s.started {
-		return ErrNotStarted
+		return 0, ErrNotStarted
 	}
-	// A full batch left by a caller whose context ended goes first: taking more records
-	// while it waits would sidestep the backpressure.
-	if err := s.dispatchPending(ctx); err != nil {
-		return err
+	for i, rec := range recs {
+		// A full batch left by a caller whose context ended goes first: taking more records
+		// while it waits would sidestep the backpressure.
+		if err := s.dispatchPending(ctx); err != nil {
+			return i, err
+		}
+		s.addLocked(rec)
 	}
+	// The records are taken whatever happens now: a batch that cannot get a sender before
+	// ctx ends stays pending, for the next Add, the flusher or Shutdown.
+	_ = s.dispatchPending(ctx)
+	return len(recs), nil
+}
+
+// addLocked encodes rec into the open batch, moving batches that fill up to pending; s.lock
+// must be held.
+func (s *Sink) addLocked(rec *pipeline.Record) {
 	b := s.cur
 	if b.n() == 0 {
 		b.created = time.Now()
@@ -364,10 +386,6 @@ func (s *Sink) Add(ctx context.Context, rec *pipeline.Record) error {
 		s.pending = append(s.pending, b)
 		s.cur = s.getBatch()
 	}
-	// The record is taken whatever happens now: a batch that cannot get a sender before
-	// ctx ends stays pending, for the next Add, the flusher or Shutdown.
-	_ = s.dispatchPending(ctx)
-	return nil
 }
 
 // dispatchPending hands pending batches to senders in order; s.lock must be held.

@@ -508,6 +508,39 @@ func TestBackpressureAndShutdownDeadline(t *testing.T) {
 	assert.Zero(t, testutil.ToFloat64(h.sink.m.inFlight))
 }
 
+// TestAddBatchTakesWhatFitsBeforeItsContextEnds: a chunk handed over at once is taken in
+// order up to the point where a full batch waits for a sender past the caller's deadline;
+// the caller keeps the rest.
+func TestAddBatchTakesWhatFitsBeforeItsContextEnds(t *testing.T) {
+	t.Parallel()
+	bulk := nullbulk.New(nullbulk.WithDelay(func(int64) time.Duration { return time.Hour }))
+	srv := httptest.NewServer(bulk)
+	defer srv.Close()
+	h := newHarness(t, srv.URL, 20, func(c *Config) {
+		c.MaxInFlight, c.Adaptive.Enabled = 1, false
+		c.FlushDocuments = 10
+		c.FlushInterval = time.Hour
+	})
+	recs := records("chunk", 35)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	// The first batch goes in flight; the second fills at the 20th record and waits; the
+	// 21st would go behind it, so AddBatch stops there when ctx ends.
+	n, err := h.sink.AddBatch(ctx, recs)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 20, n)
+	require.Eventually(t, func() bool { return bulk.Requests() == 1 }, 5*time.Second, time.Millisecond)
+
+	sctx, scancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer scancel()
+	require.ErrorIs(t, h.sink.Shutdown(sctx), context.DeadlineExceeded)
+	h.out.wait(t, time.Second)
+	assert.Equal(t, 20, h.out.count(pipeline.Undelivered), "every record taken is finished, none of the rest")
+	n, err = h.sink.AddBatch(context.Background(), recs[20:])
+	assert.Zero(t, n)
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
 func TestDeadLetterFailureLeavesUndelivered(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(nullbulk.New(nullbulk.WithItemStatus(func(int) (int, string) { return 400, "mapper_parsing_exception" })))

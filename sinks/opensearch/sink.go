@@ -245,7 +245,7 @@ func DefaultTransport(cfg Config) *http.Transport {
 	maxInFlight := max(cfg.MaxInFlight, 1)
 	t := &http.Transport{
 		Proxy:       http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: dialWholeBody((&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
 		// Every request in flight keeps a connection; a pool smaller than that would close
 		// and redial connections between batches (the default keeps 2 per host).
 		MaxIdleConns:          maxInFlight * 4,

@@ -206,7 +206,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defaultIndex strin
 		writeJSON(w, http.StatusRequestEntityTooLarge, requestError(http.StatusRequestEntityTooLarge))
 		return
 	}
-	docs, errs := s.answer(out, n, body, defaultIndex)
+	docs, errs := s.answer(out, n, body, defaultIndex, parseFilterPath(r.URL.Query().Get("filter_path")))
 	s.documents.Add(int64(docs))
 	if errs {
 		// "errors" is written as false first and flipped here, so the answer is built in one pass.
@@ -259,8 +259,14 @@ func (s *Server) readBody(dst *bytes.Buffer, r *http.Request) error {
 
 // answer writes the _bulk response for body into out and returns how many documents it
 // held and whether any item failed.
-func (s *Server) answer(out *bytes.Buffer, n int64, body []byte, defaultIndex string) (docs int, errs bool) {
-	out.WriteString(`{"took":0,"errors":false,"items":[`)
+func (s *Server) answer(out *bytes.Buffer, n int64, body []byte, defaultIndex string, f filter) (docs int, errs bool) {
+	out.WriteByte('{')
+	if !f.on || f.took {
+		out.WriteString(`"took":0,`)
+	}
+	// "errors" is kept even when filtered out, as the marker the caller flips; a client
+	// that asked for neither gets one key more than a node would send.
+	out.WriteString(`"errors":false,"items":[`)
 	i := 0
 	for len(body) > 0 {
 		line := body
@@ -302,7 +308,7 @@ func (s *Server) answer(out *bytes.Buffer, n int64, body []byte, defaultIndex st
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		s.item(out, op, line, defaultIndex, status, errType)
+		s.item(out, op, line, defaultIndex, status, errType, f)
 		errs = errs || status >= 300
 		i++
 	}
@@ -310,52 +316,132 @@ func (s *Server) answer(out *bytes.Buffer, n int64, body []byte, defaultIndex st
 	return docs, errs
 }
 
-func (s *Server) item(out *bytes.Buffer, op string, action []byte, defaultIndex string, status int, errType string) {
+func (s *Server) item(out *bytes.Buffer, op string, action []byte, defaultIndex string, status int, errType string, f filter) {
 	out.WriteString(`{"`)
 	out.WriteString(op)
 	out.WriteString(`":{`)
-	if s.compact && status < 300 {
-		out.WriteString(`"status":`)
+	if s.compact && status < 300 && !f.on {
+		f = filter{on: true, fields: fieldStatus}
+	}
+	comma := false
+	key := func(name string) {
+		if comma {
+			out.WriteByte(',')
+		}
+		comma = true
+		out.WriteByte('"')
+		out.WriteString(name)
+		out.WriteString(`":`)
+	}
+	if f.keep(fieldIndex) {
+		index := field(action, `"_index":"`)
+		if index == nil {
+			index = []byte(defaultIndex)
+		}
+		key("_index")
+		out.WriteByte('"')
+		out.Write(index)
+		out.WriteByte('"')
+	}
+	if f.keep(fieldID) {
+		key("_id")
+		out.WriteByte('"')
+		if id := field(action, `"_id":"`); id != nil {
+			out.Write(id)
+		} else {
+			out.WriteString("nullbulk-")
+			out.WriteString(strconv.FormatInt(s.autoID.Add(1), 10))
+		}
+		out.WriteByte('"')
+	}
+	if status < 300 {
+		result := "created"
+		if status == 200 {
+			result = "updated"
+		}
+		if f.keep(fieldVersion) {
+			key("_version")
+			out.WriteByte('1')
+		}
+		if f.keep(fieldResult) {
+			key("result")
+			out.WriteString(`"` + result + `"`)
+		}
+		if f.keep(fieldShards) {
+			key("_shards")
+			out.WriteString(`{"total":1,"successful":1,"failed":0}`)
+		}
+		if f.keep(fieldSeqNo) {
+			key("_seq_no")
+			out.WriteByte('0')
+		}
+		if f.keep(fieldPrimaryTerm) {
+			key("_primary_term")
+			out.WriteByte('1')
+		}
+	}
+	if f.keep(fieldStatus) {
+		key("status")
 		writeInt(out, status)
-		out.WriteString(`}}`)
-		return
 	}
-	index := field(action, `"_index":"`)
-	if index == nil {
-		index = []byte(defaultIndex)
-	}
-	out.WriteString(`"_index":"`)
-	out.Write(index)
-	out.WriteString(`","_id":"`)
-	if id := field(action, `"_id":"`); id != nil {
-		out.Write(id)
-	} else {
-		out.WriteString("nullbulk-")
-		out.WriteString(strconv.FormatInt(s.autoID.Add(1), 10))
-	}
-	out.WriteString(`",`)
-	if status >= 300 {
+	if status >= 300 && f.keep(fieldError) {
 		if errType == "" {
 			errType = "exception"
 		}
-		out.WriteString(`"status":`)
-		writeInt(out, status)
-		out.WriteString(`,"error":{"type":"`)
+		key("error")
+		out.WriteString(`{"type":"`)
 		out.WriteString(errType)
 		out.WriteString(`","reason":"nullbulk was told to fail item with `)
 		out.WriteString(errType)
-		out.WriteString(`"}}}`)
-		return
+		out.WriteString(`"}`)
 	}
-	result := "created"
-	if status == 200 {
-		result = "updated"
-	}
-	out.WriteString(`"_version":1,"result":"`)
-	out.WriteString(result)
-	out.WriteString(`","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":`)
-	writeInt(out, status)
 	out.WriteString(`}}`)
+}
+
+// filter is the part of a node's filter_path that a _bulk client uses: "took", "errors",
+// and the item fields named by "items.*.NAME" (or all of an item's fields by "items").
+type filter struct {
+	on     bool // filter_path was given
+	took   bool
+	fields uint16
+}
+
+const (
+	fieldIndex = 1 << iota
+	fieldID
+	fieldVersion
+	fieldResult
+	fieldShards
+	fieldSeqNo
+	fieldPrimaryTerm
+	fieldStatus
+	fieldError
+)
+
+var itemFields = map[string]uint16{"_index": fieldIndex, "_id": fieldID, "_version": fieldVersion, "result": fieldResult,
+	"_shards": fieldShards, "_seq_no": fieldSeqNo, "_primary_term": fieldPrimaryTerm, "status": fieldStatus, "error": fieldError}
+
+func parseFilterPath(v string) filter {
+	if v == "" {
+		return filter{}
+	}
+	f := filter{on: true}
+	for p := range strings.SplitSeq(v, ",") {
+		switch p = strings.TrimSpace(p); {
+		case p == "took":
+			f.took = true
+		case p == "items" || p == "items.*":
+			f.fields = ^uint16(0)
+		case strings.HasPrefix(p, "items.*."):
+			f.fields |= itemFields[strings.TrimPrefix(p, "items.*.")]
+		}
+	}
+	return f
+}
+
+// keep says whether the answer carries the field: every field without a filter.
+func (f filter) keep(bit uint16) bool {
+	return !f.on || f.fields&bit != 0
 }
 
 // actionName returns the first key of an action line ("index", "create", ...).

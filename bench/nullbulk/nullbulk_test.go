@@ -194,3 +194,26 @@ func TestStatsEndpoint(t *testing.T) {
 	assert.Equal(t, Stats{Requests: 1, Documents: 2, Bytes: int64(len(body))}, st)
 	assert.Equal(t, st, s.Stats())
 }
+
+// TestFilterPath: the receiver trims its answer as a node does for the filter_path a bulk
+// client sends, so that a benchmark of a client that asks for less measures less.
+func TestFilterPath(t *testing.T) {
+	t.Parallel()
+	s := New(WithItemStatus(func(i int) (int, string) {
+		if i == 1 {
+			return 429, "es_rejected_execution_exception"
+		}
+		return 0, ""
+	}))
+	tests := []struct{ path, want string }{
+		{"/_bulk?filter_path=errors,items.*.status,items.*.error",
+			`{"errors":true,"items":[{"index":{"status":201}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"nullbulk was told to fail item with es_rejected_execution_exception"}}},{"delete":{"status":200}},{"update":{"status":200}}]}`},
+		{"/_bulk?filter_path=took,errors,items.*._id",
+			`{"took":0,"errors":true,"items":[{"index":{"_id":"1"}},{"create":{"_id":"nullbulk-1"}},{"delete":{"_id":"9"}},{"update":{"_id":"3"}}]}`},
+	}
+	for _, tt := range tests {
+		rec, _ := post(t, s, tt.path, body, false)
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.JSONEq(t, tt.want, rec.Body.String(), tt.path)
+	}
+}

@@ -43,6 +43,9 @@ type Record struct {
 	// ID is the document _id as JSON string content (escaped as in JSON, no quotes); nil
 	// leaves it to the pipeline's id policy.
 	ID []byte
+	// OneLine says Doc holds no newline byte: the source cut it out of NDJSON at newlines,
+	// so the sink need not look for one to keep _bulk's one-document-per-line format.
+	OneLine bool
 	// PositionID asks for a deterministic _id derived from Source, Key and Offset, so that a
 	// redelivered message overwrites instead of duplicating.
 	PositionID bool

@@ -96,8 +96,9 @@ func appendItem(buf []byte, rec *pipeline.Record, ids *idCache) []byte {
 	buf = append(buf, rec.Doc...)
 	// A newline inside valid JSON can only be whitespace between tokens (inside strings it
 	// must be escaped), but _bulk reads one document per line: a pretty-printed document
-	// would be cut. A space is equivalent whitespace and keeps the length.
-	if bytes.IndexByte(rec.Doc, '\n') >= 0 {
+	// would be cut. A space is equivalent whitespace and keeps the length. A document cut
+	// out of NDJSON has none, and is not read a second time to find out.
+	if !rec.OneLine && bytes.IndexByte(rec.Doc, '\n') >= 0 {
 		for i := start; i < len(buf); i++ {
 			if buf[i] == '\n' {
 				buf[i] = ' '

@@ -37,6 +37,8 @@ func TestAppendItem(t *testing.T) {
 			want: `{"index":{"_index":"a\"b\\c\u0001"}}` + "\n{}\n"},
 		{name: "pretty-printed document kept on one line", rec: pipeline.Record{Index: "l", Doc: []byte("{\n  \"a\": \"x\\ny\"\r\n}\n")},
 			want: `{"index":{"_index":"l"}}` + "\n" + `{   "a": "x\ny"` + "\r } \n"},
+		{name: "a line of NDJSON is copied as it is", rec: pipeline.Record{Index: "l", OneLine: true, Doc: []byte(`{ "a": "x\ny" }`)},
+			want: `{"index":{"_index":"l"}}` + "\n" + `{ "a": "x\ny" }` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -110,7 +110,7 @@ func parseBulkInto(dst []pipeline.Record, body []byte, tmpl pipeline.Record, max
 		case wantSource:
 			bt.recs = append(bt.recs, tmpl)
 			r := &bt.recs[len(bt.recs)-1]
-			r.Doc, r.Offset, r.ID = line, int64(no), pend.id
+			r.Doc, r.OneLine, r.Offset, r.ID = line, true, int64(no), pend.id
 			if pend.op == "create" {
 				r.Op = pipeline.OpCreate
 			} else {

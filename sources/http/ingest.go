@@ -99,7 +99,7 @@ func frameIngestInto(dst []pipeline.Record, body []byte, ndjson bool, tmpl pipel
 		}
 		recs = append(recs, tmpl)
 		r := &recs[len(recs)-1]
-		r.Doc = line
+		r.Doc, r.OneLine = line, true
 		r.Offset = int64(no)
 		return nil
 	})

@@ -222,7 +222,7 @@ func frameDocs(body []byte, f framing, tmpl pipeline.Record) []pipeline.Record {
 	recs := make([]pipeline.Record, 0, n)
 	_ = docscan.Lines(body, func(no int, line []byte) error {
 		recs = append(recs, tmpl)
-		recs[len(recs)-1].Doc = line
+		recs[len(recs)-1].Doc, recs[len(recs)-1].OneLine = line, true
 		recs[len(recs)-1].Offset = int64(no)
 		return nil
 	})

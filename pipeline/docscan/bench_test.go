@@ -101,3 +101,27 @@ func BenchmarkLinesScan(b *testing.B) {
 		}
 	}
 }
+
+// benchLogLine is shaped like the side-by-side benchmark's documents (bench/corpus): a
+// timestamp, eleven short keyword and integer fields, and a free-text message filling the
+// rest of 1 KiB. Long plain strings dominate it, where logDoc is mostly structure.
+var benchLogLine = func() []byte {
+	b := []byte(`{"@timestamp":"2026-11-25T00:00:01.234Z","service":"service-17","status":513,"host":"host-901","bytes":77,"region":"region-3","latency_ms":250,"level":"level-4","user_id":998,"method":"method-12","port":443,"path":"path-655","message":"`)
+	words := []string{"GET", "request", "served", "upstream", "connection", "reset", "/api/v1/orders", "latency", "token", "expired"}
+	for i := 0; len(b) < 1022; i++ {
+		b = append(b, words[i%len(words)]...)
+		b = append(b, ' ')
+	}
+	return append(b[:1022], `"}`...)
+}()
+
+func BenchmarkScanLogLine(b *testing.B) {
+	s := Compile(Spec{ID: "id", Time: "@timestamp"})
+	b.SetBytes(int64(len(benchLogLine)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Scan(benchLogLine); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

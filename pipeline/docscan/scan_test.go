@@ -308,3 +308,25 @@ func TestErrorsAreDistinguishable(t *testing.T) {
 	var se *SyntaxError
 	assert.False(t, errors.As(err, &se), "a KindError is not a SyntaxError")
 }
+
+// TestLongStringsEverySpecialAtEveryOffset: plain runs are skipped a word or two at a time,
+// so a byte that ends a run must be seen at any offset in the word, in and after the first
+// word of a string, as a key and as a value.
+func TestLongStringsEverySpecialAtEveryOffset(t *testing.T) {
+	t.Parallel()
+	specials := []string{`"`, `\"`, `\\`, `\u00e9`, `\x`, "\x01", "\x1f", "é", "\xff", "\xc3", "€", "😀"}
+	s := Compile(Spec{Time: "@timestamp"})
+	for _, sp := range specials {
+		for at := range 80 {
+			text := strings.Repeat("a", at) + sp + strings.Repeat("b", 80-at)
+			for _, doc := range []string{
+				`{"@timestamp":"x","m":"` + text + `","n":1}`,
+				`{"m":"` + text + `","n":1}`,
+				`{"` + text + `":1}`,
+			} {
+				_, err := s.Scan([]byte(doc))
+				assert.Equal(t, oracleValid([]byte(doc)), err == nil, "special %q at %d in %q: %v", sp, at, doc, err)
+			}
+		}
+	}
+}

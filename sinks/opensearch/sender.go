@@ -48,7 +48,8 @@ func (f SenderFunc) Send(ctx context.Context, body, buf []byte) (Response, error
 // node serializes and weir reads for every document it sends; {"index":{"status":201}} is 25.
 // Refusals keep their whole error object (filter_path never trims error responses to the
 // request itself). "errors" stays first, so an answer without failures is still read no
-// further than its first field.
+// further than its first field. Logstash's elasticsearch output sends the same filter by
+// default (its bulk_path setting).
 const bulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error"
 
 // clientSender sends through opensearch-go's client, which picks a node among the

@@ -482,9 +482,14 @@ func (a *elemScanner) scan(b []byte, i int) (end int, found bool) {
 		case '{', '[':
 			a.depth++
 		case '}', ']':
-			if a.depth == 0 {
+			if a.depth == 0 && c == ']' {
 				a.state = stateBetween // the array's own ']' right after a scalar
 				return i, true
+			}
+			if a.depth == 0 {
+				// A stray '}': part of a malformed element, which the pipeline refuses.
+				// Ending the element here would leave the scanner on it for good.
+				break
 			}
 			a.depth--
 			if a.depth == 0 {

@@ -214,3 +214,56 @@ func TestReaderChunksStayWithinBudget(t *testing.T) {
 	}
 	assert.Greater(t, chunks, 30)
 }
+
+// TestReaderPinsOffsetsAndEnds pins what makes the position ids and the checkpoint: each
+// document's offset and each chunk's end, in every format.
+func TestReaderPinsOffsetsAndEnds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, content string
+		format        Format
+		docs          []gotDoc
+		ends          []Position
+	}{
+		{
+			name:    "ndjson",
+			content: "\r\n{\"a\":1}\r\n\r\n  {\"a\":22}  \n{\"a\":333}",
+			format:  NDJSON,
+			docs:    []gotDoc{{`{"a":1}`, 2}, {`{"a":22}`, 4}, {`{"a":333}`, 5}},
+			// The last line, without a newline, goes with the chunk that reaches the end.
+			ends: []Position{{NDJSON, 11, 2}, {NDJSON, 35, 5}},
+		},
+		{
+			name:    "array",
+			content: ` [ {"a":1} , 22, "x]" ]  `,
+			format:  Array,
+			docs:    []gotDoc{{`{"a":1}`, 0}, {`22`, 1}, {`"x]"`, 2}},
+			ends:    []Position{{Array, 10, 1}, {Array, 15, 2}, {Array, 25, 3}},
+		},
+		{
+			name:    "records",
+			content: `{"Records":[{"a":1},{"a":[22]}],"Next":[{"no":1}]}`,
+			format:  Records,
+			docs:    []gotDoc{{`{"a":1}`, 0}, {`{"a":[22]}`, 1}},
+			ends:    []Position{{Records, 19, 1}, {Records, 50, 2}},
+		},
+		{
+			// A stray '}' is part of a malformed element (the pipeline refuses it).
+			name:    "stray brace",
+			content: `[{"a":1}},{"b":2}]`,
+			format:  Array,
+			docs:    []gotDoc{{`{"a":1}`, 0}, {`}`, 1}, {`{"b":2}`, 2}},
+			ends:    []Position{{Array, 8, 1}, {Array, 9, 2}, {Array, 18, 3}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// A budget of one document a chunk.
+			docs, big, ends, f := readAll(t, strings.NewReader(tc.content), ReaderOptions{ChunkBytes: recordOverhead + 12, MaxDoc: 1 << 20}, Position{})
+			assert.Equal(t, tc.format, f)
+			assert.Empty(t, big)
+			assert.Equal(t, tc.docs, docs)
+			assert.Equal(t, tc.ends, ends)
+		})
+	}
+}

@@ -97,6 +97,13 @@ type ReaderOptions struct {
 	// MaxDoc is the largest document kept; a longer one is skipped and reported in
 	// Chunk.Oversized.
 	MaxDoc int
+	// SizeHint is the expected size of the content, when known. The first buffer is then
+	// sized to it (at least 4KiB) and each next one doubles up to ChunkBytes, so that a
+	// small input does not cost a whole chunk, and the input is read through a small
+	// buffer: reads into a chunk go around it once it is empty, and many small inputs read
+	// at once (an SQS source's objects) should not each hold 64KiB. Zero: every buffer is
+	// ChunkBytes.
+	SizeHint int
 }
 
 // Reader streams an input's documents in chunks of about ChunkBytes, so that an input of
@@ -108,6 +115,8 @@ type Reader struct {
 	opts ReaderOptions
 
 	format Format
+	// bufSize is the next chunk's buffer (before carried bytes are counted).
+	bufSize int
 	// pending holds bytes read past the end of the last chunk; base is its offset.
 	pending []byte
 	base    int64
@@ -123,8 +132,15 @@ func NewReader(r io.Reader, opts ReaderOptions, pos Position) (*Reader, error) {
 	if opts.ChunkBytes < 1 || opts.MaxDoc < 1 {
 		return nil, errors.New("file reader: ChunkBytes and MaxDoc must be positive")
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	d := &Reader{r: br, opts: opts, format: pos.Format, base: pos.Offset, line: pos.Line}
+	readBuf := 64 << 10
+	d := &Reader{opts: opts, format: pos.Format, base: pos.Offset, line: pos.Line, bufSize: opts.ChunkBytes}
+	if opts.SizeHint > 0 {
+		readBuf = 4096
+		// One byte more than the hint lets the first read see the end of the input.
+		d.bufSize = min(max(opts.SizeHint+1, 4096), opts.ChunkBytes)
+	}
+	br := bufio.NewReaderSize(r, readBuf)
+	d.r = br
 	if pos.Offset > 0 {
 		return d, nil
 	}
@@ -206,7 +222,8 @@ func (d *Reader) Next() (*Chunk, error) {
 		sc = &elemScanner{}
 	}
 	c := &Chunk{}
-	buf := make([]byte, len(d.pending), max(d.opts.ChunkBytes, 2*len(d.pending)))
+	buf := make([]byte, len(d.pending), max(d.bufSize, 2*len(d.pending)))
+	d.bufSize = min(2*d.bufSize, d.opts.ChunkBytes)
 	copy(buf, d.pending)
 	d.pending = nil
 	var (

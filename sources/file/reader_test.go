@@ -267,3 +267,67 @@ func TestReaderPinsOffsetsAndEnds(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReader: reading any input in tiny chunks, with or without a size hint, gives exactly
+// the documents and offsets that reading it whole does (NDJSON lines as docscan.Lines sees
+// them), and never panics or loops.
+func FuzzReader(f *testing.F) {
+	for _, s := range []string{
+		"{\"a\":1}\n{\"b\":2}", `[{"a":"]"},2,"x\"]"]`, `{"Records":[{"a":1},{"b":[2]}]}`, "\n\n{}\r\n", `[{"a":`,
+		`[{"a":1}},{"b":2}]`, `[}]`, `[1}, 2]`,
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, chunk uint8) {
+		read := func(size, hint int) ([]string, Format, error) {
+			rd, err := NewReader(bytes.NewReader(body), ReaderOptions{ChunkBytes: size, MaxDoc: 1 << 20, SizeHint: hint}, Position{})
+			if err != nil {
+				return nil, 0, err
+			}
+			var docs []string
+			for {
+				c, err := rd.Next()
+				if errors.Is(err, io.EOF) {
+					return docs, rd.Format(), nil
+				}
+				if err != nil {
+					return nil, 0, err
+				}
+				if len(docs) > len(body) {
+					return nil, 0, fmt.Errorf("more documents (%d) than bytes (%d)", len(docs), len(body))
+				}
+				for _, s := range c.Docs {
+					docs = append(docs, fmt.Sprintf("%d:%s", s.Offset, c.Buf[s.Start:s.End]))
+				}
+			}
+		}
+		whole, format, err := read(1<<20, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, hint := range []int{0, int(chunk)} {
+			small, _, err := read(int(chunk)+1, hint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(small) != len(whole) {
+				t.Fatalf("chunked read (hint %d) gives %d documents, whole read %d:\n%q\n%q", hint, len(small), len(whole), small, whole)
+			}
+			for i := range small {
+				if small[i] != whole[i] {
+					t.Fatalf("document %d differs (hint %d): %q vs %q", i, hint, small[i], whole[i])
+				}
+			}
+		}
+		if format == NDJSON {
+			var want []string
+			_ = docscan.Lines(body, func(no int, line []byte) error {
+				want = append(want, fmt.Sprintf("%d:%s", no, trimSpace(line)))
+				return nil
+			})
+			if fmt.Sprint(want) != fmt.Sprint(whole) {
+				t.Fatalf("NDJSON: %q, docscan.Lines sees %q", whole, want)
+			}
+		}
+	})
+}

@@ -1,14 +1,11 @@
 package sqs
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"testing"
 	"unsafe"
 
 	"github.com/weir-ingest/weir/pipeline"
-	"github.com/weir-ingest/weir/pipeline/docscan"
 )
 
 // FuzzParseMessage: no body makes the parser panic; an error is always errInvalidMessage;
@@ -56,58 +53,6 @@ func FuzzParseMessage(f *testing.F) {
 						t.Fatalf("a single document that does not validate: %v", err)
 					}
 				}
-			}
-		}
-	})
-}
-
-// FuzzDocReader: reading any object in tiny chunks gives exactly the documents that reading
-// it whole does (NDJSON lines as docscan.Lines sees them), and never panics.
-func FuzzDocReader(f *testing.F) {
-	for _, s := range []string{"{\"a\":1}\n{\"b\":2}", `[{"a":"]"},2,"x\"]"]`, `{"Records":[{"a":1},{"b":[2]}]}`, "\n\n{}\r\n", `[{"a":`} {
-		f.Add([]byte(s), uint8(3))
-	}
-	f.Fuzz(func(t *testing.T, body []byte, chunk uint8) {
-		read := func(size int) ([]string, error) {
-			dr, err := newDocReader(bytes.NewReader(body), size, 1<<20, int(chunk))
-			if err != nil {
-				return nil, err
-			}
-			var docs []string
-			for {
-				c, err := dr.next()
-				if errors.Is(err, io.EOF) {
-					return docs, nil
-				}
-				if err != nil {
-					return nil, err
-				}
-				for _, sp := range c.spans {
-					docs = append(docs, string(c.buf[sp.start:sp.end]))
-				}
-			}
-		}
-		small, err := read(int(chunk) + 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		whole, err := read(1 << 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(small) != len(whole) {
-			t.Fatalf("chunked read gives %d documents, whole read %d:\n%q\n%q", len(small), len(whole), small, whole)
-		}
-		for i := range small {
-			if small[i] != whole[i] {
-				t.Fatalf("document %d differs: %q vs %q", i, small[i], whole[i])
-			}
-		}
-		if dr, _ := newDocReader(bytes.NewReader(body), 1<<20, 1<<20, 0); dr != nil && dr.format == formatNDJSON {
-			var want []string
-			_ = docscan.Lines(body, func(_ int, line []byte) error { want = append(want, string(trimSpace(line))); return nil })
-			if len(want) != len(whole) {
-				t.Fatalf("NDJSON: %d documents, docscan.Lines sees %d", len(whole), len(want))
 			}
 		}
 	})

@@ -13,29 +13,31 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-ingest/weir/sources/file"
 )
 
-// readAll runs a docReader to the end and returns each document with its offset, and the
-// oversized ones.
-func readAll(t testing.TB, r io.Reader, chunkBytes, maxDoc int) (docs []string, offs []int64, big []oversized, err error) {
-	dr, err := newDocReader(r, chunkBytes, maxDoc, 0)
+// readAll runs an object reader to the end and returns each document with its offset, and
+// the oversized ones.
+func readAll(t testing.TB, r io.Reader, chunkBytes, maxDoc int) (docs []string, offs []int64, big []file.Oversized, err error) {
+	dr, err := newObjectReader(r, chunkBytes, maxDoc, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for {
-		c, err := dr.next()
+		c, err := dr.Next()
 		if errors.Is(err, io.EOF) {
 			return docs, offs, big, nil
 		}
 		if err != nil {
 			return docs, offs, big, err
 		}
-		require.True(t, len(c.spans) > 0 || len(c.big) > 0, "a chunk holds something")
-		for _, sp := range c.spans {
-			docs = append(docs, string(c.buf[sp.start:sp.end]))
-			offs = append(offs, sp.offset)
+		require.True(t, len(c.Docs) > 0 || len(c.Oversized) > 0, "a chunk holds something")
+		for _, sp := range c.Docs {
+			docs = append(docs, string(c.Buf[sp.Start:sp.End]))
+			offs = append(offs, sp.Offset)
 		}
-		big = append(big, c.big...)
+		big = append(big, c.Oversized...)
 	}
 }
 
@@ -49,7 +51,7 @@ func randomDoc(r *rand.Rand, n int) string {
 	return fmt.Sprintf(`{"n":%d,"s":"%s","a":[1,{"b":[]},"]"],"o":{"p":null}}`, n, b.String())
 }
 
-func TestDocReaderFormatsAndChunks(t *testing.T) {
+func TestObjectReaderFormatsAndChunks(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	var want []string
@@ -100,30 +102,31 @@ func TestDocReaderFormatsAndChunks(t *testing.T) {
 	}
 }
 
-func TestDocReaderChunksStayWithinBudget(t *testing.T) {
+func TestObjectReaderChunksStayWithinBudget(t *testing.T) {
 	t.Parallel()
 	// 10,000 tiny documents: the records' overhead, not the bytes, fills a chunk.
 	body := strings.Repeat("{}\n", 10_000)
-	dr, err := newDocReader(strings.NewReader(body), 64<<10, 1<<20, 0)
+	dr, err := newObjectReader(strings.NewReader(body), 64<<10, 1<<20, 0)
 	require.NoError(t, err)
 	total := 0
 	for {
-		c, err := dr.next()
+		c, err := dr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
 		cost := 0
-		for _, sp := range c.spans {
-			cost += sp.end - sp.start + recordOverhead
+		for _, sp := range c.Docs {
+			cost += sp.End - sp.Start + recordOverhead
 		}
 		assert.LessOrEqual(t, cost, 64<<10)
-		total += len(c.spans)
+		assert.LessOrEqual(t, len(c.Buf), 2*(64<<10), "a chunk's buffer stays within twice the budget")
+		total += len(c.Docs)
 	}
 	assert.Equal(t, 10_000, total)
 }
 
-func TestDocReaderSkipsOversizedDocuments(t *testing.T) {
+func TestObjectReaderSkipsOversizedDocuments(t *testing.T) {
 	t.Parallel()
 	huge := `{"big":"` + strings.Repeat("x", 5000) + `"}`
 	for _, tc := range []struct {
@@ -142,21 +145,21 @@ func TestDocReaderSkipsOversizedDocuments(t *testing.T) {
 			assert.Len(t, docs, len(tc.offs))
 			assert.Equal(t, tc.offs, offs)
 			require.Len(t, big, 1)
-			assert.Equal(t, tc.bigOff, big[0].offset)
-			assert.True(t, strings.HasPrefix(huge, string(big[0].sample)))
-			assert.GreaterOrEqual(t, big[0].size, int64(1000))
+			assert.Equal(t, tc.bigOff, big[0].Offset)
+			assert.True(t, strings.HasPrefix(huge, string(big[0].Sample)))
+			assert.GreaterOrEqual(t, big[0].Size, int64(1000))
 		})
 	}
 }
 
-func TestDocReaderTruncatedArrayKeepsTheFragment(t *testing.T) {
+func TestObjectReaderTruncatedArrayKeepsTheFragment(t *testing.T) {
 	t.Parallel()
 	docs, _, _, err := readAll(t, strings.NewReader(`[{"a":1},{"a":`), 64, 1<<20)
 	require.NoError(t, err)
 	assert.Equal(t, []string{`{"a":1}`, `{"a":`}, docs, "the fragment goes on, to be dead-lettered as invalid JSON")
 }
 
-func TestDocReaderScalarsAndStrings(t *testing.T) {
+func TestObjectReaderScalarsAndStrings(t *testing.T) {
 	t.Parallel()
 	docs, offs, _, err := readAll(t, strings.NewReader(`[1, "a]b", true ,null,{"x":"}"}]`), 3, 1<<20)
 	require.NoError(t, err)

@@ -477,36 +477,36 @@ func (s *Source) readObject(ctx context.Context, m *message, o s3Object) bool {
 	if _, gz := r.(gzipReader); gz {
 		hint = int(min(int64(hint)*10, int64(s.chunkBytes)))
 	}
-	dr, err := newDocReader(r, s.chunkBytes, s.maxDoc, hint)
+	dr, err := newObjectReader(r, s.chunkBytes, s.maxDoc, hint)
 	if err != nil {
 		return fail(err)
 	}
 	tmpl := s.tmpl
 	tmpl.Key = key
 	for {
-		c, err := dr.next()
+		c, err := dr.Next()
 		if errors.Is(err, io.EOF) {
 			return true
 		}
 		if err != nil {
 			return fail(err)
 		}
-		if len(c.spans) > 0 {
-			recs := make([]pipeline.Record, len(c.spans))
-			for i, sp := range c.spans {
+		if len(c.Docs) > 0 {
+			recs := make([]pipeline.Record, len(c.Docs))
+			for i, sp := range c.Docs {
 				recs[i] = tmpl
-				recs[i].Doc = c.buf[sp.start:sp.end:sp.end]
-				recs[i].Offset = sp.offset
+				recs[i].Doc = c.Buf[sp.Start:sp.End:sp.End]
+				recs[i].Offset = sp.Offset
 			}
-			offset = c.spans[len(c.spans)-1].offset
-			if !s.submit(ctx, m, recs, int64(len(c.buf))) {
+			offset = c.Docs[len(c.Docs)-1].Offset
+			if !s.submit(ctx, m, recs, int64(len(c.Buf))) {
 				return false
 			}
 		}
-		for _, b := range c.big {
-			if !s.deadLetter(ctx, m, pipeline.DeadLetter{Key: key, Offset: b.offset, Index: s.cfg.Index, Reason: reasonTooLarge,
-				Error: fmt.Sprintf("document of %d bytes or more is larger than half the pipeline queue; its first %d bytes are kept", b.size, len(b.sample)),
-				Doc:   b.sample}) {
+		for _, b := range c.Oversized {
+			if !s.deadLetter(ctx, m, pipeline.DeadLetter{Key: key, Offset: b.Offset, Index: s.cfg.Index, Reason: reasonTooLarge,
+				Error: fmt.Sprintf("document of %d bytes or more is larger than half the pipeline queue; its first %d bytes are kept", b.Size, len(b.Sample)),
+				Doc:   b.Sample}) {
 				return false
 			}
 		}

@@ -424,3 +424,53 @@ func TestBatchTargetGetsAChunkAtOnceAndWhatItRefusesIsUndelivered(t *testing.T) 
 		})
 	}
 }
+
+// TestFinishAllCountsRunsOfOneSubmission: records of two messages, interleaved in runs as a
+// batch holds them, finish with one call; each Ack fires once with its own counts and
+// results, and the queue's bytes come back.
+func TestFinishAllCountsRunsOfOneSubmission(t *testing.T) {
+	t.Parallel()
+	tgt := &funcTarget{}
+	p := newTest(t, testConfig(), tgt, &memDLQ{})
+	var fired [2]atomic.Int32
+	done := make(chan *Ack, 2)
+	acks := [2]*Ack{
+		NewTrackedAck(3, func(a *Ack) { fired[0].Add(1); done <- a }),
+		NewTrackedAck(2, func(a *Ack) { fired[1].Add(1); done <- a }),
+	}
+	require.NoError(t, p.Submit(context.Background(), acks[0], records(`{"a":1}`, `{"a":2}`, `{"a":3}`), 0))
+	require.NoError(t, p.Submit(context.Background(), acks[1], records(`{"b":1}`, `{"b":2}`), 0))
+	acks[0].Seal()
+	acks[1].Seal()
+	require.Eventually(t, func() bool { return tgt.got.Load() == 5 }, 5*time.Second, time.Millisecond)
+	tgt.mu.Lock()
+	held := tgt.held
+	tgt.mu.Unlock()
+	// Runs a a b b a, and one record already finished on its own.
+	var order []*Record
+	for _, key := range []string{"a", "a", "b", "b", "a"} {
+		for i, r := range held {
+			if r != nil && string(r.Doc[2]) == key {
+				order = append(order, r)
+				held[i] = nil
+				break
+			}
+		}
+	}
+	require.Len(t, order, 5)
+	order[4].Finish(Result{Outcome: DeadLettered, Reason: "x"})
+	FinishAll(order, Result{Outcome: Indexed, Status: 201})
+	for range 2 {
+		a := <-done
+		i, d, u := a.Counts()
+		if a == acks[0] {
+			assert.Equal(t, [3]int64{2, 1, 0}, [3]int64{i, d, u})
+		} else {
+			assert.Equal(t, [3]int64{2, 0, 0}, [3]int64{i, d, u})
+			assert.Equal(t, []Result{{Outcome: Indexed, Status: 201}, {Outcome: Indexed, Status: 201}}, a.Results())
+		}
+	}
+	assert.EqualValues(t, 1, fired[0].Load())
+	assert.EqualValues(t, 1, fired[1].Load())
+	assert.Zero(t, p.QueuedBytes())
+}

@@ -111,6 +111,24 @@ func (r *Record) Finish(res Result) {
 	s.finish(r.seq, res)
 }
 
+// FinishAll finishes recs with one result. A run of records from one submission (the
+// records of a message stay together in a batch) is counted with one atomic update per
+// counter instead of one per record: four contended adds per document were 5% of weir's CPU
+// at 800k documents/s.
+func FinishAll(recs []*Record, res Result) {
+	for i := 0; i < len(recs); {
+		s := recs[i].sub
+		j := i + 1
+		for j < len(recs) && recs[j].sub == s {
+			j++
+		}
+		if s != nil {
+			s.finishRun(recs[i:j], res)
+		}
+		i = j
+	}
+}
+
 // submission is one Submit call: the bytes it reserved in the queue are released when its
 // last record finishes, because its records alias one source buffer.
 type submission struct {
@@ -119,6 +137,29 @@ type submission struct {
 	weight  int64
 	pending atomic.Int64
 	counts  [4]atomic.Int64
+}
+
+// finishRun finishes recs, all of s, with one result.
+func (s *submission) finishRun(recs []*Record, res Result) {
+	if res.Outcome == Pending || int(res.Outcome) >= len(s.counts) {
+		res.Outcome = Undelivered
+	}
+	n := int64(len(recs))
+	a := s.ack
+	for _, r := range recs {
+		if a.results != nil && int(r.seq) < len(a.results) {
+			a.results[r.seq] = res
+		}
+		r.sub = nil
+	}
+	s.counts[res.Outcome].Add(n)
+	a.count(res.Outcome, n)
+	if a.pending.Add(-n) == 0 && a.onDone != nil {
+		a.onDone(a)
+	}
+	if s.pending.Add(-n) == 0 {
+		s.p.release(s)
+	}
 }
 
 func (s *submission) finish(seq int32, res Result) {
@@ -173,18 +214,22 @@ func (a *Ack) add(n int) int32 {
 }
 
 func (a *Ack) finish(seq int32, res Result) {
-	switch res.Outcome {
-	case Indexed:
-		a.indexed.Add(1)
-	case DeadLettered:
-		a.deadLettered.Add(1)
-	default:
-		a.undelivered.Add(1)
-	}
+	a.count(res.Outcome, 1)
 	if a.results != nil && int(seq) < len(a.results) {
 		a.results[seq] = res
 	}
 	a.done()
+}
+
+func (a *Ack) count(o Outcome, n int64) {
+	switch o {
+	case Indexed:
+		a.indexed.Add(n)
+	case DeadLettered:
+		a.deadLettered.Add(n)
+	default:
+		a.undelivered.Add(n)
+	}
 }
 
 func (a *Ack) done() {

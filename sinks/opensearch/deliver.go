@@ -134,7 +134,13 @@ func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) (retry
 		// item's 200 or 201 is the work the fast path skips.
 		for _, r := range b.recs {
 			r.Attempts++
-			s.finishRec(r, pipeline.Result{Outcome: pipeline.Indexed})
+		}
+		if s.finish == nil {
+			pipeline.FinishAll(b.recs, pipeline.Result{Outcome: pipeline.Indexed})
+		} else {
+			for _, r := range b.recs {
+				s.finish(r, pipeline.Result{Outcome: pipeline.Indexed})
+			}
 		}
 		s.m.indexed.Add(float64(b.n()))
 		return nil, false
@@ -244,7 +250,11 @@ func (s *Sink) finishRec(r *pipeline.Record, res pipeline.Result) {
 	if res.Outcome == pipeline.Undelivered {
 		s.undelivered.Add(1)
 	}
-	s.finish(r, res)
+	if s.finish != nil {
+		s.finish(r, res)
+		return
+	}
+	r.Finish(res)
 }
 
 // abandon finishes every record of b as Undelivered: the shutdown deadline passed.

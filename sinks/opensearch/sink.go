@@ -99,7 +99,8 @@ type Sink struct {
 	explainCtx explain.Context
 	// bulkURL is where a bulk request goes when the sender does not say (the first node).
 	bulkURL *url.URL
-	// finish reports a record's outcome; tests observe outcomes through it.
+	// finish, when set, reports outcomes instead of the records' own Finish: tests observe
+	// outcomes through it.
 	finish func(*pipeline.Record, pipeline.Result)
 
 	// lock is a one-slot channel rather than a mutex so that Add can give up waiting when
@@ -185,7 +186,6 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 		log:    slog.Default(),
 		clock:  realClock{},
 		random: rand.Float64,
-		finish: (*pipeline.Record).Finish,
 		lock:   make(chan struct{}, 1),
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		wake:   make(chan struct{}, 1),

@@ -43,7 +43,7 @@ func TestAppendItem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := string(appendItem(nil, &tt.rec, new(idCache)))
+			got := string(appendItem(nil, &tt.rec, new(itemCache)))
 			assert.Equal(t, tt.want, got)
 			lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 			require.Len(t, lines, 2, "exactly an action line and a source line")
@@ -67,7 +67,7 @@ func TestPositionID(t *testing.T) {
 
 	// The cache serves a message's documents from one hash, and notices a new message or
 	// a new source.
-	var c idCache
+	var c itemCache
 	for _, tt := range []struct {
 		source, key string
 		offset      int64
@@ -85,7 +85,7 @@ func TestEncodeAllocatesNothingPerDocument(t *testing.T) {
 	}
 	for _, rec := range recs {
 		b := &batch{}
-		var ids idCache
+		var ids itemCache
 		for range 100 { // warm: the buffers reach their working size
 			b.add(rec, &ids)
 		}
@@ -96,5 +96,13 @@ func TestEncodeAllocatesNothingPerDocument(t *testing.T) {
 			}
 		})
 		assert.Zero(t, allocs, "position id %v", rec.PositionID)
+	}
+}
+
+func TestItemCacheFollowsTheIndexName(t *testing.T) {
+	t.Parallel()
+	var c itemCache
+	for _, name := range []string{"logs", "logs", `a"b`, "logs", ""} {
+		assert.Equal(t, string(appendEscaped(nil, name)), string(c.appendIndex([]byte{}, name)), name)
 	}
 }

@@ -32,7 +32,7 @@ func BenchmarkEncode(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			bt := &batch{}
-			var ids idCache
+			var ids itemCache
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
 			n := 0

@@ -110,7 +110,7 @@ type Sink struct {
 	pending []*batch // full batches not yet handed to a sender
 	closed  bool
 	started bool
-	ids     idCache
+	ids     itemCache
 
 	slots chan struct{} // one token per batch being delivered, retries and backoffs included
 	// limit caps the requests on the wire, adaptively, at or under max_in_flight. A

@@ -263,7 +263,7 @@ func TestSplitOn413(t *testing.T) {
 	t.Parallel()
 	recs := records("split", 8)
 	big := &pipeline.Record{Doc: []byte(`{"pad":"` + strings.Repeat("x", 300) + `"}`), Index: "split", Source: "test", Offset: 99}
-	one := len(appendItem(nil, recs[0], new(idCache)))
+	one := len(appendItem(nil, recs[0], new(itemCache)))
 	bulk := nullbulk.New(nullbulk.WithMaxBodyBytes(2 * one))
 	srv := httptest.NewServer(bulk)
 	defer srv.Close()

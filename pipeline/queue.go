@@ -39,9 +39,18 @@ func (q *chunkQueue) pop() (c []Record, ok bool) {
 	c = q.items[q.head]
 	q.items[q.head] = nil
 	q.head++
-	if q.head == len(q.items) {
-		// Reuse the backing array once drained so the queue does not creep.
+	switch {
+	case q.head == len(q.items):
 		q.items, q.head = q.items[:0], 0
+	case q.head >= 64 && q.head >= len(q.items)/2:
+		// Under sustained load the queue never drains, and append would grow the backing
+		// array (dead prefix included) for as long as the load lasts: at 800k documents/s
+		// that was ~9 MiB a minute. Moving the live tail to the front when the dead prefix
+		// is at least half the array keeps it at about twice the longest backlog, for a
+		// copy whose cost the pops already paid.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
 	}
 	return c, true
 }

@@ -61,4 +61,7 @@ func (d *daemon) logIdentity(ctx context.Context) {
 		return
 	}
 	d.log.Info("aws identity", "arn", arn, "account", account)
+	if d.sink != nil {
+		d.sink.SetPrincipal(arn) // an explained 403 names the principal the policy must allow
+	}
 }

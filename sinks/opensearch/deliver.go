@@ -294,6 +294,9 @@ func (s *Sink) refusedOnce(status int, typ, msg string) {
 // first refusal of each reason: one actionable line, however many requests are refused.
 func (s *Sink) denied(resp Response) {
 	ctx := s.explainCtx
+	if p := s.principal.Load(); p != nil && ctx.PrincipalARN == "" {
+		ctx.PrincipalARN = *p
+	}
 	if u := resp.URL; u != nil {
 		ctx.CanonicalPath = auth.CanonicalPath(u)
 	} else if s.bulkURL != nil {

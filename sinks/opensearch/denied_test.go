@@ -136,3 +136,33 @@ func TestDeniedIsExplainedOncePerReason(t *testing.T) {
 	assert.Equal(t, 3.0, metric(denials[1].WantReason))
 	assert.Equal(t, 0.0, metric(explain.ReasonExpiredToken))
 }
+
+// TestDeniedNamesWeirsPrincipal: a Serverless data-access refusal names no principal; the
+// explanation names the one weir learned from STS.
+func TestDeniedNamesWeirsPrincipal(t *testing.T) {
+	t.Parallel()
+	d := loadRefusal(t, "aoss_data_access_denied")
+	var posts atomic.Int64
+	bulk := nullbulk.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && posts.Add(1) == 1 {
+			w.WriteHeader(d.Status)
+			_, _ = w.Write([]byte(d.Body))
+			return
+		}
+		bulk.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	x, err := explain.NewExplainer(prometheus.NewRegistry())
+	require.NoError(t, err)
+	logs := &errorLines{}
+	h := newHarness(t, srv.URL, 1, func(c *Config) { c.FlushDocuments = 1 },
+		WithExplainer(x, explain.Context{Service: "aoss", Region: "us-east-1"}), WithLogger(slog.New(logs)))
+	h.sink.SetPrincipal("arn:aws:sts::123456789012:assumed-role/weir-ingest/i-0abc123")
+	h.add(t, records("denied", 1)...)
+	h.out.wait(t, 5*time.Second)
+	lines := logs.all()
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], "reason="+explain.ReasonAOSSDataAccessDenied)
+	assert.Contains(t, lines[0], "role weir-ingest")
+}

@@ -97,6 +97,9 @@ type Sink struct {
 	// explainer classifies whole-request 401/403s; nil: logged as other refusals are.
 	explainer  *explain.Explainer
 	explainCtx explain.Context
+	// principal is weir's own identity (STS GetCallerIdentity), learned after the sink is
+	// built; a refusal's explanation names it when the response does not.
+	principal atomic.Pointer[string]
 	// bulkURL is where a bulk request goes when the sender does not say (the first node).
 	bulkURL *url.URL
 	// finish, when set, reports outcomes instead of the records' own Finish: tests observe
@@ -175,6 +178,10 @@ func WithSender(wrap func(next Sender) Sender) Option {
 func WithExplainer(x *explain.Explainer, ctx explain.Context) Option {
 	return func(s *Sink) { s.explainer, s.explainCtx = x, ctx }
 }
+
+// SetPrincipal tells the sink weir's identity (an IAM role, user or assumed-role session ARN),
+// so that an explained 403 can say which principal the policy has to name. Safe at any time.
+func (s *Sink) SetPrincipal(arn string) { s.principal.Store(&arn) }
 
 // New builds the sink; nothing is contacted until Start.
 func New(cfg Config, opts ...Option) (*Sink, error) {

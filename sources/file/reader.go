@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/weir-ingest/weir/pipeline"
 )
 
 // recordOverhead is what the pipeline charges per record beyond its document bytes; a
 // chunk's budget counts it so that a chunk of tiny documents cannot outgrow the queue.
-const recordOverhead = 96
+const recordOverhead = pipeline.RecordOverhead
 
 // sampleBytes is how much of a document too large to index is kept for its dead letter.
 const sampleBytes = 1 << 10

@@ -8,12 +8,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/weir-ingest/weir/pipeline"
 	"github.com/weir-ingest/weir/sources/file"
 )
 
-// recordOverhead is what the pipeline charges per record beyond its document bytes (its
-// perRecordOverhead): a document alone in half the queue is this much smaller than half.
-const recordOverhead = 96
+// recordOverhead is what the pipeline charges per record beyond its document bytes: a
+// document alone in half the queue is this much smaller than half.
+const recordOverhead = pipeline.RecordOverhead
 
 // sampleBytes is how much of a document too large to index is kept for its dead letter.
 const sampleBytes = 1 << 10

@@ -199,7 +199,7 @@ func (b *backfill) readShard(ctx context.Context, kc *awskinesis.Client, stream 
 	for iter != nil {
 		// Kinesis allows five GetRecords per second per shard.
 		if wait := 200*time.Millisecond - time.Since(last); wait > 0 {
-			if err := sleepFor(ctx, wait); err != nil {
+			if err := pipeline.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -208,7 +208,7 @@ func (b *backfill) readShard(ctx context.Context, kc *awskinesis.Client, stream 
 		if err != nil {
 			var throttled *ktypes.ProvisionedThroughputExceededException
 			if errors.As(err, &throttled) {
-				if err := sleepFor(ctx, time.Duration(500+rand.IntN(1000))*time.Millisecond); err != nil {
+				if err := pipeline.Sleep(ctx, time.Duration(500+rand.IntN(1000))*time.Millisecond); err != nil {
 					return err
 				}
 				continue
@@ -277,15 +277,4 @@ func (b *backfill) handKinesis(ctx context.Context, prefix string, recs []ktypes
 		start = end
 	}
 	return nil
-}
-
-func sleepFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -21,6 +21,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-ingest/weir/pipeline"
 	"github.com/weir-ingest/weir/sources/file"
 )
 
@@ -168,7 +169,7 @@ func runBackfillPlan(ctx context.Context, args, environ []string, stdout, stderr
 	}
 	start := time.Now()
 	res := &planResult{Queue: bf.queue, sqs: awssqs.NewFromConfig(qcfg), region: awsCfg.Region,
-		fifo: strings.HasSuffix(bf.queue, ".fifo"), now: time.Now, sleep: sleepFor}
+		fifo: strings.HasSuffix(bf.queue, ".fifo"), now: time.Now, sleep: pipeline.Sleep}
 	err = res.send(ctx, objs)
 	res.Duration = time.Since(start).Seconds()
 	fmt.Fprintf(stderr, "planned %d objects (%.1f MB) into %s: %d messages in %d SendMessageBatch calls, %d failed\n",

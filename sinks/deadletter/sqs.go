@@ -50,7 +50,7 @@ func NewSQS(client SQSClient, queueURL string) (*SQS, error) {
 	if err := validQueueURL(queueURL); err != nil {
 		return nil, err
 	}
-	return &SQS{client: client, queueURL: queueURL, now: time.Now, sleep: sleepCtx}, nil
+	return &SQS{client: client, queueURL: queueURL, now: time.Now, sleep: pipeline.Sleep}, nil
 }
 
 // Name implements Destination.
@@ -142,15 +142,4 @@ func validQueueURL(s string) error {
 		return fmt.Errorf("must be a queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/weir-dead-letters, got %q", s)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -170,7 +170,7 @@ func TestIntegrationThrottledNode(t *testing.T) {
 		c.FlushDocuments = 50
 		c.RequestTimeout = time.Minute
 		c.Retry = RetryConfig{MaxAttempts: 200, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
-	}, WithRegisterer(reg), WithClock(realClock{}))
+	}, WithRegisterer(reg), WithClock(pipeline.RealClock{}))
 	recs := make([]*pipeline.Record, n)
 	for i := range recs {
 		recs[i] = &pipeline.Record{Doc: fmt.Appendf(nil, `{"n":%d}`, i), Index: index, ID: fmt.Appendf(nil, "doc-%d", i)}

@@ -128,7 +128,7 @@ func TestSinkAdaptiveConcurrency(t *testing.T) {
 		c.MaxInFlight = 8
 		c.FlushDocuments = 10
 		c.Retry = RetryConfig{MaxAttempts: 100, InitialBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
-	}, WithClock(realClock{}))
+	}, WithClock(pipeline.RealClock{}))
 	h.add(t, records("adaptive", n)...)
 	h.out.wait(t, 30*time.Second)
 	assert.Equal(t, n, h.out.count(pipeline.Indexed))

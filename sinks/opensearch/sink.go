@@ -56,29 +56,7 @@ var (
 
 // Clock is time as the sink's backoff sees it; tests replace it to make waits instant and
 // observable.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx ends, returning ctx's error then.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type Clock = pipeline.Clock
 
 // Sink is the OpenSearch bulk sink; it implements pipeline.Target.
 type Sink struct {
@@ -191,7 +169,7 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 	s := &Sink{
 		cfg:    cfg,
 		log:    slog.Default(),
-		clock:  realClock{},
+		clock:  pipeline.RealClock{},
 		random: rand.Float64,
 		lock:   make(chan struct{}, 1),
 		slots:  make(chan struct{}, cfg.MaxInFlight),

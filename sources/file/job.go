@@ -122,7 +122,7 @@ func NewJob(cfg Config, p Pipeline, dlq pipeline.DeadLetterSink, opts ...Option)
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = 5 * time.Second
 	}
-	j := &Job{cfg: cfg, p: p, dlq: dlq, stdin: os.Stdin, log: slog.Default(), sleep: sleepCtx}
+	j := &Job{cfg: cfg, p: p, dlq: dlq, stdin: os.Stdin, log: slog.Default(), sleep: pipeline.Sleep}
 	// A document's buffer can grow to twice its size while it is read: a quarter of the
 	// queue keeps two such chunks admissible at once.
 	j.maxDoc = int(max(capacity/4-recordOverhead, 1))

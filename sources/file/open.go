@@ -126,17 +126,6 @@ func (o *objectBody) Close() error {
 	return o.body.Close()
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // decode returns the content of stored bytes: gzip is recognised by its magic bytes
 // (whatever the name, and whether or not S3 says Content-Encoding: gzip), and several gzip
 // members one after the other are read as one stream, as gzip -d does. A name ending in .gz

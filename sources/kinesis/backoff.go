@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -9,31 +8,6 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 )
-
-// clock is time as the source sees it; tests replace it.
-type clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends, whichever is first, and returns ctx's error then.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // backoff is exponential with jitter: the n-th wait in a row is drawn from [d/2, d] with
 // d = initial·2ⁿ capped at max. The fixed half keeps a throttled shard from coming back at

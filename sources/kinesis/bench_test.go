@@ -46,7 +46,7 @@ func (m *memKinesis) GetRecords(_ context.Context, in *awskinesis.GetRecordsInpu
 
 // noSleep skips the pacing between calls: the benchmark asks what weir can take, above the
 // 5 calls (10,000 records, 2 MB) a second Kinesis itself serves a shard.
-type noSleep struct{ realClock }
+type noSleep struct{ pipeline.RealClock }
 
 func (noSleep) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 

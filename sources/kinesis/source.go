@@ -86,7 +86,7 @@ type Source struct {
 	worker  string
 	start   string // normalised start position
 	op      pipeline.Op
-	clock   clock
+	clock   pipeline.Clock
 	hooks   hooks
 
 	// mu guards the lifecycle flags, held and readers.Add.
@@ -163,7 +163,7 @@ func WithKinesisClient(c KinesisAPI) Option { return func(s *Source) { s.kc = c 
 // WithDynamoDBClient replaces the DynamoDB client built from the AWS config.
 func WithDynamoDBClient(c DynamoDBAPI) Option { return func(s *Source) { s.db = c } }
 
-func withClock(c clock) Option { return func(s *Source) { s.clock = c } }
+func withClock(c pipeline.Clock) Option { return func(s *Source) { s.clock = c } }
 
 func withHooks(h hooks) Option { return func(s *Source) { s.hooks = h } }
 
@@ -184,7 +184,7 @@ func New(cfg Config, p Pipeline, awsCfg aws.Config, opts ...Option) (*Source, er
 		worker:    cfg.WorkerID,
 		start:     strings.ToUpper(cfg.StartPosition),
 		op:        p.Op(),
-		clock:     realClock{},
+		clock:     pipeline.RealClock{},
 		held:      map[string]*lease{},
 		stopCoord: make(chan struct{}),
 		coordDone: make(chan struct{}),

@@ -9,6 +9,7 @@ import (
 
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/weir-ingest/weir/pipeline"
 )
 
 // Delete batching: SQS takes up to 10 entries a call; waiting a little for a batch to fill
@@ -52,7 +53,7 @@ func newDeleter(api SQSAPI, queueURL string, m *metrics) *deleter {
 		api:      api,
 		queueURL: queueURL,
 		m:        m,
-		sleep:    sleepCtx,
+		sleep:    pipeline.Sleep,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -208,17 +209,6 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(rand.Int64N(int64(d))) + 1
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -323,7 +323,7 @@ func (s *Source) receive(ctx context.Context) {
 			if s.recvFailing.CompareAndSwap(false, true) {
 				s.log.Warn("sqs receive failing; retrying with backoff", "queue_url", s.cfg.QueueURL, "err", err)
 			}
-			if sleepCtx(ctx, jitter(backoff)) != nil {
+			if pipeline.Sleep(ctx, jitter(backoff)) != nil {
 				return
 			}
 			backoff = min(2*backoff, receiveBackoffMax)

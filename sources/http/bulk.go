@@ -318,24 +318,12 @@ func skipValue(line []byte, i int) int {
 
 func (s *Source) handleBulk(w http.ResponseWriter, r *http.Request) int {
 	start := time.Now()
-	if code, refused := s.refusePaused(w); refused {
-		return code
-	}
-	index, code, ok := s.urlIndex(w, r)
-	if !ok {
-		return code
-	}
-	res, code, ok := s.reserve(w, r)
+	index, res, bb, code, ok := s.admit(w, r)
 	if !ok {
 		return code
 	}
 	defer res.Release() // what the submission did not use
-	bb, err := s.readBody(w, r)
-	if err != nil {
-		return s.bodyError(w, err)
-	}
 	defer bb.release()
-	s.m.bytes.Add(float64(len(bb.b)))
 	// PositionID: the request key is random, so these ids do not dedupe a client's resend,
 	// but they make the sink's own retries (a timed-out bulk request sent again) overwrite
 	// instead of duplicate. An explicit _id or pipeline.id_field takes precedence.

@@ -101,6 +101,29 @@ func (s *Source) reserve(w http.ResponseWriter, r *http.Request) (res *pipeline.
 	return nil, s.submitError(w, err), false
 }
 
+// admit lets a request in, the steps the ingest and _bulk handlers share: not while delivery
+// is paused, a valid index in the URL, room reserved in the queue for its body, the body
+// read. When ok the handler releases res and bb; otherwise admit has answered (code) and
+// released what it took.
+func (s *Source) admit(w http.ResponseWriter, r *http.Request) (index string, res *pipeline.Reservation, bb *body, code int, ok bool) {
+	if code, refused := s.refusePaused(w); refused {
+		return "", nil, nil, code, false
+	}
+	if index, code, ok = s.urlIndex(w, r); !ok {
+		return "", nil, nil, code, false
+	}
+	if res, code, ok = s.reserve(w, r); !ok {
+		return "", nil, nil, code, false
+	}
+	bb, err := s.readBody(w, r)
+	if err != nil {
+		res.Release()
+		return "", nil, nil, s.bodyError(w, err), false
+	}
+	s.m.bytes.Add(float64(len(bb.b)))
+	return index, res, bb, 0, true
+}
+
 // refusePaused answers 503 while the pipeline is paused (the sink's circuit breaker is
 // open): accepting more would only fill the queue with documents that cannot move.
 func (s *Source) refusePaused(w http.ResponseWriter) (int, bool) {

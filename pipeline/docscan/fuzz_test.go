@@ -52,7 +52,7 @@ func oracleValid(doc []byte) bool {
 }
 
 func firstByte(doc []byte) byte {
-	if i := skipSpace(doc, 0); i < len(doc) {
+	if i := SkipSpace(doc, 0); i < len(doc) {
 		return doc[i]
 	}
 	return 0
@@ -173,7 +173,7 @@ func FuzzSplitArray(f *testing.F) {
 		err := SplitArray(body, func(i int, elem []byte) error {
 			require.Equal(t, len(elems), i)
 			require.True(t, json.Valid(elem), "element %q", elem)
-			require.False(t, isSpace(elem[0]) || isSpace(elem[len(elem)-1]), "untrimmed %q", elem)
+			require.False(t, IsSpace(elem[0]) || IsSpace(elem[len(elem)-1]), "untrimmed %q", elem)
 			elems = append(elems, string(elem))
 			if i == int(stopAt) {
 				return stop

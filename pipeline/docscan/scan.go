@@ -89,7 +89,7 @@ func Compile(s Spec) *Scanner {
 // a *KindError.
 func (s *Scanner) Scan(doc []byte) (Fields, error) {
 	var f Fields
-	i := skipSpace(doc, 0)
+	i := SkipSpace(doc, 0)
 	if i >= len(doc) {
 		return Fields{}, syntaxErr(len(doc), msgEmpty)
 	}
@@ -98,7 +98,7 @@ func (s *Scanner) Scan(doc []byte) (Fields, error) {
 		// because it happens to start with the 'n' of null.
 		if j, err := walk(doc, i, 0, false); err != nil {
 			return Fields{}, err
-		} else if j = skipSpace(doc, j); j < len(doc) {
+		} else if j = SkipSpace(doc, j); j < len(doc) {
 			return Fields{}, syntaxErr(j, msgTrailingData)
 		}
 		return Fields{}, topKindErr(doc[i], i, Object)
@@ -113,7 +113,7 @@ func (s *Scanner) Scan(doc []byte) (Fields, error) {
 	if err != nil {
 		return Fields{}, err
 	}
-	if i = skipSpace(doc, i); i < len(doc) {
+	if i = SkipSpace(doc, i); i < len(doc) {
 		return Fields{}, syntaxErr(i, msgTrailingData)
 	}
 	return f, nil
@@ -139,7 +139,7 @@ func topKindErr(c byte, i int, want Kind) error {
 // is off that path). It recurses only into objects on a path; everything else goes to walk.
 func (s *Scanner) object(doc []byte, i, depth, idp, tmp int, f *Fields) (int, error) {
 	n := len(doc)
-	if i = skipSpace(doc, i); i >= n {
+	if i = SkipSpace(doc, i); i >= n {
 		return n, syntaxErr(n, msgEOF)
 	}
 	if doc[i] == '}' {
@@ -155,13 +155,13 @@ func (s *Scanner) object(doc []byte, i, depth, idp, tmp int, f *Fields) (int, er
 			return end, err
 		}
 		key := doc[ks : end-1]
-		if i = skipSpace(doc, end); i >= n {
+		if i = SkipSpace(doc, end); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		if doc[i] != ':' {
 			return i, syntaxErr(i, msgColon)
 		}
-		if i = skipSpace(doc, i+1); i >= n {
+		if i = SkipSpace(doc, i+1); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 
@@ -201,7 +201,7 @@ func (s *Scanner) object(doc []byte, i, depth, idp, tmp int, f *Fields) (int, er
 			return walk(doc, i, depth, true)
 		}
 
-		if i = skipSpace(doc, i); i >= n {
+		if i = SkipSpace(doc, i); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		switch doc[i] {
@@ -211,7 +211,7 @@ func (s *Scanner) object(doc []byte, i, depth, idp, tmp int, f *Fields) (int, er
 		default:
 			return i, syntaxErr(i, msgAfterMember)
 		}
-		if i = skipSpace(doc, i+1); i >= n {
+		if i = SkipSpace(doc, i+1); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		if doc[i] != '"' {

@@ -12,14 +12,14 @@ import "bytes"
 // when body is not an array.
 func SplitArray(body []byte, fn func(i int, elem []byte) error) error {
 	n := len(body)
-	i := skipSpace(body, 0)
+	i := SkipSpace(body, 0)
 	if i >= n {
 		return syntaxErr(n, msgEmpty)
 	}
 	if body[i] != '[' {
 		return topKindErr(body[i], i, Array)
 	}
-	if i = skipSpace(body, i+1); i < n && body[i] == ']' {
+	if i = SkipSpace(body, i+1); i < n && body[i] == ']' {
 		i++
 	} else {
 		for k := 0; ; k++ {
@@ -34,7 +34,7 @@ func SplitArray(body []byte, fn func(i int, elem []byte) error) error {
 			if err := fn(k, body[start:end]); err != nil {
 				return err
 			}
-			if i = skipSpace(body, end); i >= n {
+			if i = SkipSpace(body, end); i >= n {
 				return syntaxErr(n, msgEOF)
 			}
 			if body[i] == ']' {
@@ -44,12 +44,12 @@ func SplitArray(body []byte, fn func(i int, elem []byte) error) error {
 			if body[i] != ',' {
 				return syntaxErr(i, msgAfterElement)
 			}
-			if i = skipSpace(body, i+1); i < n && body[i] == ']' {
+			if i = SkipSpace(body, i+1); i < n && body[i] == ']' {
 				return syntaxErr(i, msgTrailingArray)
 			}
 		}
 	}
-	if i = skipSpace(body, i); i < n {
+	if i = SkipSpace(body, i); i < n {
 		return syntaxErr(i, msgTrailingData)
 	}
 	return nil
@@ -70,7 +70,7 @@ func Lines(body []byte, fn func(lineNo int, line []byte) error) error {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if len(line) == 0 || (line[0] <= ' ' && skipSpace(line, 0) == len(line)) {
+		if len(line) == 0 || (line[0] <= ' ' && SkipSpace(line, 0) == len(line)) {
 			continue
 		}
 		if err := fn(no, line); err != nil {

@@ -23,13 +23,25 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+// IsSpace reports JSON whitespace: space, tab, line feed, carriage return.
+func IsSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
-func skipSpace(doc []byte, i int) int {
-	for i < len(doc) && isSpace(doc[i]) {
+// SkipSpace returns the offset of the first byte at or after i that is not JSON whitespace.
+func SkipSpace(doc []byte, i int) int {
+	for i < len(doc) && IsSpace(doc[i]) {
 		i++
 	}
 	return i
+}
+
+// TrimSpace trims JSON whitespace only (bytes.TrimSpace also takes Unicode spaces, which
+// JSON does not allow around a value).
+func TrimSpace(b []byte) []byte {
+	i, j := SkipSpace(b, 0), len(b)
+	for j > i && IsSpace(b[j-1]) {
+		j--
+	}
+	return b[i:j]
 }
 
 // scanString validates a string whose opening quote is at i-1 and returns the offset just past
@@ -289,7 +301,7 @@ value:
 	}
 	c = doc[i]
 	if c <= ' ' {
-		if i = skipSpace(doc, i); i >= n {
+		if i = SkipSpace(doc, i); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		c = doc[i]
@@ -304,7 +316,7 @@ value:
 			return i, syntaxErr(i, msgDepth)
 		}
 		objs[depth>>6] |= 1 << (depth & 63)
-		if i = skipSpace(doc, i+1); i >= n {
+		if i = SkipSpace(doc, i+1); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		if doc[i] == '"' {
@@ -320,7 +332,7 @@ value:
 			return i, syntaxErr(i, msgDepth)
 		}
 		objs[depth>>6] &^= 1 << (depth & 63)
-		if i = skipSpace(doc, i+1); i < n && doc[i] == ']' {
+		if i = SkipSpace(doc, i+1); i < n && doc[i] == ']' {
 			i++
 			depth--
 			goto after
@@ -348,7 +360,7 @@ after:
 	}
 	c = doc[i]
 	if c <= ' ' {
-		if i = skipSpace(doc, i); i >= n {
+		if i = SkipSpace(doc, i); i >= n {
 			return n, syntaxErr(n, msgEOF)
 		}
 		c = doc[i]
@@ -356,7 +368,7 @@ after:
 	if objs[depth>>6]&(1<<(depth&63)) != 0 {
 		switch c {
 		case ',':
-			if i = skipSpace(doc, i+1); i >= n {
+			if i = SkipSpace(doc, i+1); i >= n {
 				return n, syntaxErr(n, msgEOF)
 			}
 			if doc[i] == '"' {
@@ -375,7 +387,7 @@ after:
 	}
 	switch c {
 	case ',':
-		if i = skipSpace(doc, i+1); i < n && doc[i] == ']' {
+		if i = SkipSpace(doc, i+1); i < n && doc[i] == ']' {
 			return i, syntaxErr(i, msgTrailingArray)
 		}
 		goto value
@@ -425,7 +437,7 @@ str: // i is inside a string; the same loop as scanString, inlined because strin
 		i++
 		goto value
 	}
-	if i = skipSpace(doc, i); i >= n {
+	if i = SkipSpace(doc, i); i >= n {
 		return n, syntaxErr(n, msgEOF)
 	}
 	if doc[i] != ':' {

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/weir-ingest/weir/pipeline"
+	"github.com/weir-ingest/weir/pipeline/docscan"
 )
 
 // recordOverhead is what the pipeline charges per record beyond its document bytes; a
@@ -155,7 +156,7 @@ func NewReader(r io.Reader, opts ReaderOptions, pos Position) (*Reader, error) {
 	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
 		i = 3
 	}
-	i = skipSpace(head, i)
+	i = docscan.SkipSpace(head, i)
 	switch {
 	case i < len(head) && head[i] == '[':
 		d.format = Array
@@ -179,16 +180,16 @@ func (d *Reader) Format() Format { return d.format }
 
 // recordsPrefix matches `{ "Records" : [` and returns its length.
 func recordsPrefix(b []byte) (int, bool) {
-	i := skipSpace(b, 1)
+	i := docscan.SkipSpace(b, 1)
 	const key = `"Records"`
 	if !bytes.HasPrefix(b[i:], []byte(key)) {
 		return 0, false
 	}
-	i = skipSpace(b, i+len(key))
+	i = docscan.SkipSpace(b, i+len(key))
 	if i >= len(b) || b[i] != ':' {
 		return 0, false
 	}
-	i = skipSpace(b, i+1)
+	i = docscan.SkipSpace(b, i+1)
 	if i >= len(b) || b[i] != '[' {
 		return 0, false
 	}
@@ -286,12 +287,12 @@ func (d *Reader) Next() (*Chunk, error) {
 			// A last line without a newline is a document; an array cut short leaves its
 			// last element, which the pipeline refuses as invalid JSON, so the truncation
 			// shows in the dead letters instead of vanishing.
-			if rest := trimSpace(buf[i:]); len(rest) > 0 {
+			if rest := docscan.TrimSpace(buf[i:]); len(rest) > 0 {
 				line++
 				if len(rest) > d.opts.MaxDoc {
 					c.Oversized = append(c.Oversized, Oversized{Offset: d.offsetOf(line), Size: int64(len(rest)), Sample: clone(rest[:min(len(rest), sampleBytes)])})
 				} else {
-					start := i + skipSpace(buf[i:], 0)
+					start := i + docscan.SkipSpace(buf[i:], 0)
 					c.Docs = append(c.Docs, Span{Start: start, End: start + len(rest), Offset: d.offsetOf(line)})
 				}
 			}
@@ -311,7 +312,7 @@ func (d *Reader) Next() (*Chunk, error) {
 				// One document fills the buffer and is too large to index: keep a sample,
 				// skip the rest of it, and go on after it in the same buffer (nothing of the
 				// chunk aliases it yet: it holds no document).
-				start := i + skipSpace(buf[i:], 0)
+				start := i + docscan.SkipSpace(buf[i:], 0)
 				o := Oversized{Sample: clone(buf[start:min(len(buf), start+sampleBytes)]), Size: int64(len(buf) - start)}
 				base += int64(len(buf))
 				buf = buf[:cap(buf)]
@@ -395,8 +396,8 @@ func (s *lineScanner) next(b []byte, i int) (start, end, after int, ok bool, fro
 		}
 		s.n++
 		line := b[i : i+j]
-		if doc := trimSpace(line); len(doc) > 0 {
-			start = i + skipSpace(line, 0)
+		if doc := docscan.TrimSpace(line); len(doc) > 0 {
+			start = i + docscan.SkipSpace(line, 0)
 			return start, start + len(doc), i + j + 1, true, 0
 		}
 		i += j + 1
@@ -468,7 +469,7 @@ func (a *elemScanner) scan(b []byte, i int) (end int, found bool) {
 		c := b[i]
 		if a.state == stateBetween {
 			switch {
-			case isSpace(c) || c == ',':
+			case docscan.IsSpace(c) || c == ',':
 				i++
 				continue
 			case c == ']':
@@ -521,7 +522,7 @@ func (a *elemScanner) scan(b []byte, i int) (end int, found bool) {
 				return i, true
 			}
 		default:
-			if isSpace(c) && a.depth == 0 && a.scalar {
+			if docscan.IsSpace(c) && a.depth == 0 && a.scalar {
 				a.state = stateBetween
 				return i, true
 			}
@@ -532,20 +533,3 @@ func (a *elemScanner) scan(b []byte, i int) (end int, found bool) {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-func trimSpace(b []byte) []byte {
-	i, j := skipSpace(b, 0), len(b)
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return b[i:j]
-}

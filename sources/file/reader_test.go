@@ -322,7 +322,7 @@ func FuzzReader(f *testing.F) {
 		if format == NDJSON {
 			var want []string
 			_ = docscan.Lines(body, func(no int, line []byte) error {
-				want = append(want, fmt.Sprintf("%d:%s", no, trimSpace(line)))
+				want = append(want, fmt.Sprintf("%d:%s", no, docscan.TrimSpace(line)))
 				return nil
 			})
 			if fmt.Sprint(want) != fmt.Sprint(whole) {

@@ -205,8 +205,8 @@ func parseAction(line []byte) (action, error) {
 	if _, err := validator.Scan(line); err != nil {
 		return a, err
 	}
-	i := skipSpace(line, 0) + 1 // past '{'
-	i = skipSpace(line, i)
+	i := docscan.SkipSpace(line, 0) + 1 // past '{'
+	i = docscan.SkipSpace(line, i)
 	if line[i] == '}' {
 		return a, errActionEmpty
 	}
@@ -223,15 +223,15 @@ func parseAction(line []byte) (action, error) {
 	default:
 		return a, errors.New("expected one of [index, create, delete, update] but found [" + string(key) + "]")
 	}
-	i = skipSpace(line, skipSpace(line, i)+1) // past ':'
+	i = docscan.SkipSpace(line, docscan.SkipSpace(line, i)+1) // past ':'
 	if line[i] != '{' {
 		return a, errMetaObject
 	}
-	i = skipSpace(line, i+1)
+	i = docscan.SkipSpace(line, i+1)
 	for line[i] != '}' {
 		var k []byte
 		k, _, i = readString(line, i)
-		i = skipSpace(line, skipSpace(line, i)+1)
+		i = docscan.SkipSpace(line, docscan.SkipSpace(line, i)+1)
 		switch string(k) {
 		case "_index":
 			switch {
@@ -258,12 +258,12 @@ func parseAction(line []byte) (action, error) {
 		default:
 			i = skipValue(line, i)
 		}
-		i = skipSpace(line, i)
+		i = docscan.SkipSpace(line, i)
 		if line[i] == ',' {
-			i = skipSpace(line, i+1)
+			i = docscan.SkipSpace(line, i+1)
 		}
 	}
-	if i = skipSpace(line, i+1); line[i] != '}' {
+	if i = docscan.SkipSpace(line, i+1); line[i] != '}' {
 		return a, errActionMulti
 	}
 	return a, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-ingest/weir/pipeline"
+	"github.com/weir-ingest/weir/pipeline/docscan"
 )
 
 // inBody reports whether sub is a sub-slice of body (zero-copy framing).
@@ -65,7 +66,7 @@ func FuzzIngestBody(f *testing.F) {
 		case framingSingle:
 			require.False(t, ndjson)
 			require.Len(t, recs, 1)
-			require.Equal(t, string(trimSpace(body)), string(recs[0].Doc), "the whole body")
+			require.Equal(t, string(docscan.TrimSpace(body)), string(recs[0].Doc), "the whole body")
 		case framingArray:
 			require.False(t, ndjson)
 			for i, r := range recs {
@@ -75,7 +76,7 @@ func FuzzIngestBody(f *testing.F) {
 		// A body that is one valid object is never split, whatever its layout.
 		if _, err := validator.Scan(body); err == nil && !ndjson {
 			require.Len(t, recs, 1)
-			require.Equal(t, string(trimSpace(body)), string(trimSpace(recs[0].Doc)))
+			require.Equal(t, string(docscan.TrimSpace(body)), string(docscan.TrimSpace(recs[0].Doc)))
 		}
 		// Results render as valid JSON whatever the documents held.
 		results := make([]pipeline.Result, len(recs))

@@ -72,7 +72,7 @@ func frameIngest(body []byte, ndjson bool, tmpl pipeline.Record, maxDocs int) ([
 // frameIngestInto is frameIngest that builds NDJSON records in dst's storage (a pooled slice
 // kept with the request body, see body.recs), growing it only when it is too small.
 func frameIngestInto(dst []pipeline.Record, body []byte, ndjson bool, tmpl pipeline.Record, maxDocs int) ([]pipeline.Record, framing, error) {
-	start := skipSpace(body, 0)
+	start := docscan.SkipSpace(body, 0)
 	if start == len(body) {
 		return nil, framingNDJSON, errNoDocuments
 	}
@@ -165,7 +165,7 @@ func singleDocument(body []byte) (doc []byte, lineNo int, ok bool) {
 	if !endsInsideValue(first) {
 		return nil, 0, false
 	}
-	doc = trimSpace(body)
+	doc = docscan.TrimSpace(body)
 	if _, err := validator.Scan(doc); err == nil {
 		return doc, lineNo, true
 	}
@@ -192,26 +192,6 @@ func endsInsideValue(line []byte) bool {
 	_, err := validator.Scan(line)
 	se, ok := errors.AsType[*docscan.SyntaxError](err)
 	return ok && se.Offset >= len(line)
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// trimSpace trims JSON whitespace only (bytes.TrimSpace also takes Unicode spaces, which
-// JSON does not allow around a value).
-func trimSpace(b []byte) []byte {
-	i := skipSpace(b, 0)
-	j := len(b)
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return b[i:j]
 }
 
 // isNDJSON reports a Content-Type that declares newline-delimited JSON.

@@ -80,7 +80,7 @@ func parseMessage(body []byte) (parsed, error) {
 }
 
 func parseBody(body []byte, allowSNS bool) (parsed, error) {
-	start := skipSpace(body, 0)
+	start := docscan.SkipSpace(body, 0)
 	if start == len(body) {
 		return parsed{}, fmt.Errorf("%w: empty body", errInvalidMessage)
 	}
@@ -203,7 +203,7 @@ func frameDocs(body []byte, f framing, tmpl pipeline.Record) []pipeline.Record {
 	case framingSingle:
 		recs := make([]pipeline.Record, 1)
 		recs[0] = tmpl
-		recs[0].Doc = trimSpace(body)
+		recs[0].Doc = docscan.TrimSpace(body)
 		return recs
 	case framingArray:
 		n := 0
@@ -227,23 +227,6 @@ func frameDocs(body []byte, f framing, tmpl pipeline.Record) []pipeline.Record {
 		return nil
 	})
 	return recs
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-func trimSpace(b []byte) []byte {
-	i, j := skipSpace(b, 0), len(b)
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return b[i:j]
 }
 
 // firstLine is the first non-blank line of b, without its line end.

@@ -18,6 +18,8 @@ URL="http://127.0.0.1:$PORT"
 MAIN="$CACHE/node_modules/kinesalite/index.js"
 
 log() { echo "kinesalite.sh: $*" >&2; }
+# shellcheck source=lib/service.sh
+source "$ROOT/scripts/lib/service.sh"
 
 install() {
   if [[ -f "$MAIN" ]] && grep -q "\"version\": \"$VERSION\"" "$CACHE/node_modules/kinesalite/package.json"; then return 0; fi
@@ -27,44 +29,22 @@ install() {
   npm install --prefix "$CACHE" --no-audit --no-fund --silent "kinesalite@$VERSION" >&2
 }
 
-running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 # kinesalite answers a bare GET with 400 and a JSON error: any HTTP answer means it is up.
 healthy() { curl -s -o /dev/null "$URL/" 2>/dev/null; }
 
 start() {
   install
-  if running && healthy; then log "already running at $URL"; return 0; fi
-  mkdir -p "$RUN_DIR"
-  if ! running; then
-    log "starting kinesalite on $URL"
-    # Streams change state at once (no 500ms CREATING/UPDATING), bound to loopback only.
-    setsid node -e "require(process.argv[1])({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000}).listen(+process.argv[2], '127.0.0.1')" \
-      "$MAIN" "$PORT" >"$RUN_DIR/kinesalite.log" 2>&1 < /dev/null &
-    echo $! >"$PIDFILE"
-  fi
-  for _ in $(seq 1 60); do
-    if healthy; then log "ready at $URL (pid $(cat "$PIDFILE"))"; return 0; fi
-    running || break
-    sleep 0.25
-  done
-  log "kinesalite did not start; its log:"; tail -20 "$RUN_DIR/kinesalite.log" >&2; exit 1
-}
-
-stop() {
-  if ! [[ -f "$PIDFILE" ]]; then log "not running"; return 0; fi
-  local pid; pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"; for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$PIDFILE"; log "stopped"
+  # Streams change state at once (no 500ms CREATING/UPDATING), bound to loopback only.
+  start_service kinesalite 60 0.25 "$RUN_DIR/kinesalite.log" \
+    node -e "require(process.argv[1])({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000}).listen(+process.argv[2], '127.0.0.1')" \
+    "$MAIN" "$PORT"
 }
 
 case "${1:-}" in
   install) install ;;
   start) start ;;
-  stop) stop ;;
-  status) if running; then echo "running pid=$(cat "$PIDFILE") url=$URL"; else echo stopped; exit 3; fi ;;
+  stop) stop_service 20 0.25 ;;
+  status) service_status ;;
   url) echo "$URL" ;;
   *) echo "usage: $0 install|start|stop|status|url" >&2; exit 2 ;;
 esac

@@ -24,6 +24,8 @@ PIDFILE="$RUN_DIR/opensearch.pid"
 URL="http://127.0.0.1:$PORT"
 
 log() { echo "opensearch.sh: $*" >&2; }
+# shellcheck source=lib/service.sh
+source "$ROOT/scripts/lib/service.sh"
 
 java_home() {
   if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME"; return; fi
@@ -55,10 +57,6 @@ install() {
   mv "$HOME_DIR.tmp/opensearch-$VERSION" "$HOME_DIR"
   rm -rf "$HOME_DIR.tmp"
   log "installed in $HOME_DIR"
-}
-
-running() {
-  [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
 
 healthy() {
@@ -105,20 +103,11 @@ start() {
   exit 1
 }
 
-stop() {
-  if ! [[ -f "$PIDFILE" ]]; then log "not running"; return 0; fi
-  local pid; pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
+stop() { stop_service 60 0.5; }
 
 status() {
-  if running; then echo "running pid=$(cat "$PIDFILE") url=$URL"; curl -s "$URL/_cluster/health"; echo; else echo "stopped"; return 3; fi
+  service_status || return
+  curl -s "$URL/_cluster/health"; echo
 }
 
 case "${1:-}" in

@@ -225,25 +225,7 @@ func (t *leaseTable) take(ctx context.Context, key, me string, counter int64) (l
 
 // renew moves the counter of a lease me holds at counter: other workers see it alive.
 func (t *leaseTable) renew(ctx context.Context, key, me string, counter int64) error {
-	_, err := t.db.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:           aws.String(t.name),
-		Key:                 keyOf(key),
-		UpdateExpression:    aws.String("SET #c = :next"),
-		ConditionExpression: aws.String("#o = :me AND #c = :c"),
-		ExpressionAttributeNames: map[string]string{
-			"#o": attrOwner, "#c": attrCounter,
-		},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":me": &ddbtypes.AttributeValueMemberS{Value: me}, ":c": number(counter), ":next": number(counter + 1),
-		},
-	})
-	if isConditionFailed(err) {
-		return errLeaseLost
-	}
-	if err != nil {
-		return fmt.Errorf("renew lease %s: %w", key, err)
-	}
-	return nil
+	return t.updateOwned(ctx, "renew", key, me, counter, "SET #c = :next", nil, nil)
 }
 
 // checkpoint writes a lease's checkpoint (a sequence number and sub-sequence number, or
@@ -254,47 +236,45 @@ func (t *leaseTable) checkpoint(ctx context.Context, key, me string, counter int
 	if release {
 		update += " REMOVE #o"
 	}
-	_, err := t.db.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:           aws.String(t.name),
-		Key:                 keyOf(key),
-		UpdateExpression:    aws.String(update),
-		ConditionExpression: aws.String("#o = :me AND #c = :c"),
-		ExpressionAttributeNames: map[string]string{
-			"#o": attrOwner, "#c": attrCounter, "#cp": attrCheckpoint, "#sub": attrSubSeq, "#s": attrSwitches,
-		},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":me": &ddbtypes.AttributeValueMemberS{Value: me}, ":c": number(counter), ":next": number(counter + 1),
+	return t.updateOwned(ctx, "checkpoint", key, me, counter, update,
+		map[string]string{"#cp": attrCheckpoint, "#sub": attrSubSeq, "#s": attrSwitches},
+		map[string]ddbtypes.AttributeValue{
 			":cp": &ddbtypes.AttributeValueMemberS{Value: cp}, ":sub": number(sub), ":zero": number(0),
-		},
-	})
-	if isConditionFailed(err) {
-		return errLeaseLost
-	}
-	if err != nil {
-		return fmt.Errorf("checkpoint lease %s: %w", key, err)
-	}
-	return nil
+		})
 }
 
 // release clears the owner without touching the checkpoint.
 func (t *leaseTable) release(ctx context.Context, key, me string, counter int64) error {
+	return t.updateOwned(ctx, "release", key, me, counter, "SET #c = :next REMOVE #o", nil, nil)
+}
+
+// updateOwned applies update (which must move #c to :next) to a lease only while me holds it
+// at counter; a lease another worker took or moved since is errLeaseLost. names and values
+// add the update's own placeholders to the owner and counter ones.
+func (t *leaseTable) updateOwned(ctx context.Context, what, key, me string, counter int64, update string,
+	names map[string]string, values map[string]ddbtypes.AttributeValue) error {
+	if names == nil {
+		names = map[string]string{}
+	}
+	if values == nil {
+		values = map[string]ddbtypes.AttributeValue{}
+	}
+	names["#o"], names["#c"] = attrOwner, attrCounter
+	values[":me"] = &ddbtypes.AttributeValueMemberS{Value: me}
+	values[":c"], values[":next"] = number(counter), number(counter+1)
 	_, err := t.db.UpdateItem(ctx, &ddb.UpdateItemInput{
-		TableName:           aws.String(t.name),
-		Key:                 keyOf(key),
-		UpdateExpression:    aws.String("SET #c = :next REMOVE #o"),
-		ConditionExpression: aws.String("#o = :me AND #c = :c"),
-		ExpressionAttributeNames: map[string]string{
-			"#o": attrOwner, "#c": attrCounter,
-		},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":me": &ddbtypes.AttributeValueMemberS{Value: me}, ":c": number(counter), ":next": number(counter + 1),
-		},
+		TableName:                 aws.String(t.name),
+		Key:                       keyOf(key),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#o = :me AND #c = :c"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	if isConditionFailed(err) {
 		return errLeaseLost
 	}
 	if err != nil {
-		return fmt.Errorf("release lease %s: %w", key, err)
+		return fmt.Errorf("%s lease %s: %w", what, key, err)
 	}
 	return nil
 }

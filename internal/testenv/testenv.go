@@ -7,8 +7,14 @@
 package testenv
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 const hint = "; run `make test` (it starts the node and the emulator) or export it yourself"
@@ -43,4 +49,25 @@ func Size(full, small int) int {
 		return full
 	}
 	return small
+}
+
+// Call sends method path to the OpenSearch node at base, with body as JSON when not nil, and
+// returns the status and the decoded JSON answer (nil when it is not a JSON object).
+func Call(t testing.TB, base, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -1,12 +1,11 @@
 package kinesistest
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/weir-ingest/weir/internal/testenv"
 )
 
 // Hit is one stored document: its _id and _source.
@@ -18,23 +17,7 @@ type Hit struct {
 // OS calls the real OpenSearch node directly.
 func OS(t testing.TB, base, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return testenv.Call(t, base, method, path, body)
 }
 
 // Count refreshes index and counts its documents (0 when it does not exist).

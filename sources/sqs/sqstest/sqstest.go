@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -131,21 +130,7 @@ func (e *Env) Index() string {
 // Do calls OpenSearch.
 func (e *Env) Do(method, path string, body any) (int, map[string]any) {
 	e.T.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(e.T, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.OS+path, rd)
-	require.NoError(e.T, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.T, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return testenv.Call(e.T, e.OS, method, path, body)
 }
 
 // Count refreshes index and counts its documents.

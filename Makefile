@@ -2,6 +2,10 @@
 GO ?= go
 BIN := bin/weir
 PKGS := ./...
+# The JSON validator's string loop has a vector version (pipeline/docscan/plainrun_simd.go)
+# behind Go 1.26's simd experiment; a build without it uses the word-at-a-time loop.
+GOEXPERIMENT ?= simd
+export GOEXPERIMENT
 
 .PHONY: all build test unit run bench bench-compare lint clean image deploy-check iam-policy opensearch-start opensearch-stop moto-start moto-stop
 

@@ -18,6 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 GO="${GO:-go}"
+export GOEXPERIMENT="${GOEXPERIMENT-simd}" # as the Makefile builds weir
 
 duration=30 warmup=10 scenarios="ceiling,benthos,weir,weir-sigv4" conns=8 docs=500 record=1 compact="" weirset=""
 cmdline="scripts/bench-compare.sh $*"

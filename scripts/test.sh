@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 GO="${GO:-go}"
+# As the Makefile: what ships is built with Go's simd experiment (docscan's vector loop).
+export GOEXPERIMENT="${GOEXPERIMENT-simd}"
 MAIN_PORT="${WEIR_OS_PORT:-19200}"
 THROTTLED_PORT="${WEIR_OS_THROTTLED_PORT:-19201}"
 started=()
@@ -43,6 +45,9 @@ scripts/deploy-check.sh
 echo "== unit tests (race detector; integration tests skip without the substrate)"
 env -u WEIR_TEST_OPENSEARCH -u WEIR_TEST_AWS -u WEIR_TEST_OPENSEARCH_THROTTLED \
   $GO test -race -count=1 -timeout 20m ./...
+echo "== the JSON validator without the simd experiment (the fallback loop)"
+GOEXPERIMENT= $GO vet ./pipeline/docscan/
+GOEXPERIMENT= $GO test -count=1 ./pipeline/docscan/
 
 echo "== starting the test substrate"
 start_node os-main "$MAIN_PORT"

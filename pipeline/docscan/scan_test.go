@@ -3,6 +3,7 @@ package docscan
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -309,16 +310,17 @@ func TestErrorsAreDistinguishable(t *testing.T) {
 	assert.False(t, errors.As(err, &se), "a KindError is not a SyntaxError")
 }
 
-// TestLongStringsEverySpecialAtEveryOffset: plain runs are skipped a word or two at a time,
-// so a byte that ends a run must be seen at any offset in the word, in and after the first
-// word of a string, as a key and as a value.
+// TestLongStringsEverySpecialAtEveryOffset: plain runs are skipped a word or two at a time
+// (32 bytes at a time in a GOEXPERIMENT=simd build), so a byte that ends a run must be seen at
+// any offset in the word or block, in and after the first of a string, as a key and as a
+// value; and the bytes either side of the ranges that end one (a space, DEL) must not.
 func TestLongStringsEverySpecialAtEveryOffset(t *testing.T) {
 	t.Parallel()
-	specials := []string{`"`, `\"`, `\\`, `\u00e9`, `\x`, "\x01", "\x1f", "é", "\xff", "\xc3", "€", "😀"}
+	specials := []string{`"`, `\"`, `\\`, `\u00e9`, `\x`, "\x00", "\x01", "\x1f", " ", "\x7f", "é", "\x80", "\xff", "\xc3", "€", "😀"}
 	s := Compile(Spec{Time: "@timestamp"})
 	for _, sp := range specials {
-		for at := range 80 {
-			text := strings.Repeat("a", at) + sp + strings.Repeat("b", 80-at)
+		for at := range 100 {
+			text := strings.Repeat("a", at) + sp + strings.Repeat("b", 100-at)
 			for _, doc := range []string{
 				`{"@timestamp":"x","m":"` + text + `","n":1}`,
 				`{"m":"` + text + `","n":1}`,
@@ -327,6 +329,29 @@ func TestLongStringsEverySpecialAtEveryOffset(t *testing.T) {
 				_, err := s.Scan([]byte(doc))
 				assert.Equal(t, oracleValid([]byte(doc)), err == nil, "special %q at %d in %q: %v", sp, at, doc, err)
 			}
+		}
+	}
+}
+
+// TestPlainRunAgreesWithSWAR: plainRun (the vector version in a GOEXPERIMENT=simd build on an
+// AVX2 CPU) finds the same offset as the word-at-a-time loop from every start in every
+// document, including where no byte ends the run.
+func TestPlainRunAgreesWithSWAR(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 26))
+	alphabet := []byte("abc \"\\\x00\x1f\x20\x7f\x80\xc3\xff")
+	for range 2000 {
+		doc := make([]byte, rng.IntN(200))
+		for j := range doc {
+			// Mostly plain, as in real strings, so that long runs occur.
+			if rng.IntN(40) == 0 {
+				doc[j] = alphabet[3+rng.IntN(len(alphabet)-3)]
+			} else {
+				doc[j] = alphabet[rng.IntN(3)]
+			}
+		}
+		for i := range len(doc) + 1 {
+			require.Equal(t, plainRunSWAR(doc, i), plainRun(doc, i), "from %d in %q", i, doc)
 		}
 	}
 }

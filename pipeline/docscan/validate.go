@@ -84,11 +84,12 @@ func stringMask(x uint64) uint64 {
 	return (((x-lsb*0x20)|(q-lsb)|(b-lsb))&^x | x) & msb
 }
 
-// plainRun returns the offset of the first byte at or after i that ends a run of plain
+// plainRunSWAR returns the offset of the first byte at or after i that ends a run of plain
 // string text (see stringMask), or the start of the last incomplete word. Two words a turn:
 // on a 1 KiB log line (BenchmarkScanLogLine) this and the split out of walk took 410-435 ns
-// to 330-357; four words a turn was slower again (390-425).
-func plainRun(doc []byte, i int) int {
+// to 330-357; four words a turn was slower again (390-425). plainRun is this, or a vector
+// version where the build and the CPU allow it (plainrun_simd.go).
+func plainRunSWAR(doc []byte, i int) int {
 	for ; i+16 <= len(doc); i += 16 {
 		w := doc[i : i+16 : i+16]
 		m0, m1 := stringMask(binary.LittleEndian.Uint64(w)), stringMask(binary.LittleEndian.Uint64(w[8:]))

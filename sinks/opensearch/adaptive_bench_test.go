@@ -57,9 +57,10 @@ type adaptiveSetting struct {
 // and refusals are counted, and the competitor's rate is shown so that a setting that wins
 // by crowding it out can be seen.
 //
-// WEIR_BENCH_DOCS (default 60000; the varying scenario indexes 4x as many so that a run
+// WEIR_BENCH_DOCS (default 150000; the varying scenario indexes 4x as many so that a run
 // spans several phases), WEIR_BENCH_ROUNDS (default 5; median, min and max are reported),
 // WEIR_BENCH_SHARDS (default 1), WEIR_BENCH_SCENARIOS (default "steady,varying"),
+// WEIR_BENCH_SETTINGS (setting names separated by ";", default all),
 // WEIR_BENCH_PHASE_MS (default 2000) and WEIR_BENCH_RIVAL_CONCURRENCY (default 3) size it.
 // Rounds interleave the settings, so that the shared machine's noise falls on all of them;
 // one unmeasured run per scenario warms the node's JIT first (a first run was 4x slower).
@@ -68,7 +69,7 @@ func TestAdaptiveConcurrencyBenchmark(t *testing.T) {
 		t.Skip("benchmark: set WEIR_BENCH_ADAPTIVE=1 (and WEIR_TEST_OPENSEARCH_THROTTLED) to run it")
 	}
 	node := throttledNode(t)
-	docs := envInt("WEIR_BENCH_DOCS", 60_000)
+	docs := envInt("WEIR_BENCH_DOCS", 150_000)
 	rounds := envInt("WEIR_BENCH_ROUNDS", 5)
 	shards := envInt("WEIR_BENCH_SHARDS", 1)
 	phase := time.Duration(envInt("WEIR_BENCH_PHASE_MS", 2000)) * time.Millisecond
@@ -77,7 +78,11 @@ func TestAdaptiveConcurrencyBenchmark(t *testing.T) {
 	settings := []adaptiveSetting{{"fixed 1", 1, false, nil}, {"fixed 2", 2, false, nil}, {"fixed 3", 3, false, nil}, {"fixed 4", 4, false, nil},
 		{"fixed 8", 8, false, nil}, {"fixed 16", 16, false, nil},
 		{"adaptive ≤16 (the default)", 16, true, nil},
+		{"adaptive ≤16, not paced", 16, true, func(l *limiter) { l.pace = 0 }},
 		{"adaptive ≤16, ×0.75 on 429", 16, true, func(l *limiter) { l.throttleCut = 0.75 }}}
+	if only := os.Getenv("WEIR_BENCH_SETTINGS"); only != "" {
+		settings = slices.DeleteFunc(settings, func(s adaptiveSetting) bool { return !slices.Contains(strings.Split(only, ";"), s.name) })
+	}
 	for _, scenario := range scenarios {
 		var rival *rivalWriter
 		n := docs
@@ -89,7 +94,7 @@ func TestAdaptiveConcurrencyBenchmark(t *testing.T) {
 		default:
 			t.Fatalf("WEIR_BENCH_SCENARIOS: unknown scenario %q", scenario)
 		}
-		runAdaptive(t, node, n, shards, settings[len(settings)-2], rival) // warm-up
+		runAdaptive(t, node, n, shards, adaptiveSetting{"warm-up", 16, true, nil}, rival)
 		runs := make([][]adaptiveRun, len(settings))
 		for r := range rounds {
 			for i, s := range settings {

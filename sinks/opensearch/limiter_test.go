@@ -2,6 +2,8 @@ package opensearch
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,11 +11,38 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// manualClock is a clock moved by hand.
-type manualClock struct{ t time.Time }
+// manualClock is a clock moved by hand; Sleep moves it too, and records the wait.
+type manualClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	slept []time.Duration
+}
 
-func (c *manualClock) now() time.Time          { return c.t }
-func (c *manualClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slept = append(c.slept, d)
+	c.t = c.t.Add(d)
+	return ctx.Err()
+}
+
+func (c *manualClock) sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.slept)
+}
 
 // step is one thing that happens to a limiter in a table test.
 type step struct {
@@ -195,7 +224,7 @@ func TestLimiterAIMD(t *testing.T) {
 			t.Parallel()
 			clock := &manualClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 			var changes []string
-			l := newLimiter(tt.min, tt.max, tt.adaptive, clock.now, func(_ int, why string) { changes = append(changes, why) })
+			l := newLimiter(tt.min, tt.max, tt.adaptive, clock, func(_ int, why string) { changes = append(changes, why) })
 			if tt.start != 0 {
 				l.window, l.limit, l.slowStart = float64(tt.start), tt.start, false
 			}
@@ -246,7 +275,7 @@ func TestQueued(t *testing.T) {
 func TestLimiterAcquire(t *testing.T) {
 	t.Parallel()
 	clock := &manualClock{t: time.Now()}
-	l := newLimiter(1, 2, true, clock.now, func(int, string) {})
+	l := newLimiter(1, 2, true, clock, func(int, string) {})
 	l.window, l.limit, l.slowStart = 2, 2, false
 	ctx := context.Background()
 	require.NoError(t, l.acquire(ctx))
@@ -286,4 +315,62 @@ func TestLimiterAcquire(t *testing.T) {
 	require.NoError(t, <-got, "a rise wakes the waiter")
 	limit, inFlight = l.current()
 	assert.Equal(t, [2]int{2, 2}, [2]int{limit, inFlight})
+}
+
+// TestLimiterPacing: once a floor is known, requests take their slots at least
+// floor / limit apart; before that, and with adaptation off, they do not wait.
+func TestLimiterPacing(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	ctx := context.Background()
+	clock := &manualClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	l := newLimiter(1, 4, true, clock, func(int, string) {})
+	l.window, l.limit, l.slowStart = 2, 2, false
+	for range 2 {
+		require.NoError(t, l.acquire(ctx))
+	}
+	assert.Empty(t, clock.sleeps(), "no floor yet: no pacing")
+
+	// A round of 2 x minRound at 10ms sets the floor (and grows the limit to 3).
+	clock.advance(time.Second)
+	l.observe(sample{took: 10 * ms, full: true})
+	for range minRound - 1 {
+		l.observe(sample{took: 10 * ms, full: true})
+	}
+	limit, _ := l.current()
+	require.Equal(t, 3, limit)
+	l.release()
+	l.release()
+	start := clock.Now()
+	for range 3 {
+		require.NoError(t, l.acquire(ctx))
+	}
+	gap := 10 * ms / 3
+	assert.Equal(t, []time.Duration{gap, gap}, clock.sleeps(), "the second and third wait floor/limit each")
+	assert.Equal(t, start.Add(2*gap), clock.Now())
+
+	// A request long after the last one does not wait.
+	l.release()
+	clock.advance(time.Second)
+	require.NoError(t, l.acquire(ctx))
+	assert.Len(t, clock.sleeps(), 2)
+
+	// Fixed concurrency never paces.
+	fixed := newLimiter(1, 3, false, clock, func(int, string) {})
+	fixed.floorCur = 10 * ms
+	for range 3 {
+		require.NoError(t, fixed.acquire(ctx))
+	}
+	assert.Len(t, clock.sleeps(), 2)
+
+	// A cancelled wait returns the context's error and takes no slot.
+	l.release()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	l.mu.Lock()
+	l.lastSend = clock.Now()
+	l.mu.Unlock()
+	require.ErrorIs(t, l.acquire(cctx), context.Canceled)
+	_, inFlight := l.current()
+	assert.Equal(t, 2, inFlight)
 }

@@ -210,7 +210,7 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 	send = meteredSender{next: send, timeout: cfg.RequestTimeout, m: s.m}
 	s.breaker = newBreaker(cfg.Breaker, s.pinger.probe, min(cfg.RequestTimeout, 30*time.Second), s.log, s.m)
 	s.send = s.breaker.Wrap(send)
-	s.limit = newLimiter(cfg.Adaptive.MinInFlight, cfg.MaxInFlight, cfg.Adaptive.Enabled, s.clock.Now, func(n int, why string) {
+	s.limit = newLimiter(cfg.Adaptive.MinInFlight, cfg.MaxInFlight, cfg.Adaptive.Enabled, s.clock, func(n int, why string) {
 		s.m.concurrencyLimit.Set(float64(n))
 		s.log.Debug("bulk concurrency limit changed", "limit", n, "why", why)
 	})

@@ -43,10 +43,11 @@ type adaptiveSetting struct {
 }
 
 // TestAdaptiveConcurrencyBenchmark compares fixed concurrency (1, 2, 3, 4, 8, 16 bulk
-// requests in flight) with adaptive concurrency (max 16, with the default x0.5 cut on a 429
-// and with x0.75, the alternative the design weighed) against the real node whose
+// requests in flight) with adaptive concurrency (max 16: the default, paced, with a x0.5 cut
+// on a 429; the same not paced; and with x0.75, the alternative the design weighed) against the real node whose
 // write queue holds one task, and prints a table per scenario: documents per second end to
-// end, and documents refused with 429. It is a benchmark, not a check: it runs only with
+// end, and documents refused with 429, and how often in paired rounds each adaptive setting was
+// faster and refused less than each fixed one. It is a benchmark, not a check: it runs only with
 // WEIR_BENCH_ADAPTIVE=1 (and WEIR_TEST_OPENSEARCH_THROTTLED). Results and the command are in
 // bench/RESULTS.md.
 //
@@ -138,6 +139,26 @@ func TestAdaptiveConcurrencyBenchmark(t *testing.T) {
 				fmt.Fprintf(&b, " %.0f |", rv)
 			}
 			fmt.Fprintln(&b)
+		}
+		// Paired rounds: the rounds ran the settings one after another, so a round's
+		// noise falls on all of them alike and round-by-round wins say more than medians.
+		for i, a := range settings {
+			if !a.adaptive {
+				continue
+			}
+			for j, f := range settings {
+				if f.adaptive {
+					continue
+				}
+				faster, fewer, both := 0, 0, 0
+				for r := range runs[i] {
+					x, y := runs[i][r], runs[j][r]
+					faster += b2i(x.docsPerSec > y.docsPerSec)
+					fewer += b2i(x.rejected < y.rejected)
+					both += b2i(x.docsPerSec > y.docsPerSec && x.rejected < y.rejected)
+				}
+				fmt.Fprintf(&b, "- %s vs %s: faster in %d of %d rounds, fewer refused in %d, both in %d\n", a.name, f.name, faster, rounds, fewer, both)
+			}
 		}
 		fmt.Print(b.String())
 		t.Log(b.String())
@@ -241,6 +262,13 @@ func rivalBulk(ctx context.Context, client *http.Client, url string, body []byte
 		}
 	}
 	return ok, throttled
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func envInt(name string, def int) int {

@@ -317,60 +317,81 @@ func TestLimiterAcquire(t *testing.T) {
 	assert.Equal(t, [2]int{2, 2}, [2]int{limit, inFlight})
 }
 
-// TestLimiterPacing: once a floor is known, requests take their slots at least
-// floor / limit apart; before that, and with adaptation off, they do not wait.
+// TestLimiterPacing: after a 429, and once a floor is known, requests take their slots at
+// least floor / limit apart; before either, after paceHold without a 429, for gaps under
+// minPaceGap, and with adaptation off, they do not wait.
 func TestLimiterPacing(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
 	ctx := context.Background()
 	clock := &manualClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	l := newLimiter(1, 4, true, clock, func(int, string) {})
-	l.window, l.limit, l.slowStart = 2, 2, false
-	for range 2 {
-		require.NoError(t, l.acquire(ctx))
+	l.window, l.limit, l.slowStart = 3, 3, false
+	hold := func(n int) {
+		for range n {
+			require.NoError(t, l.acquire(ctx))
+		}
 	}
-	assert.Empty(t, clock.sleeps(), "no floor yet: no pacing")
-
-	// A round of 2 x minRound at 10ms sets the floor (and grows the limit to 3).
+	releaseAll := func() {
+		for _, inFlight := l.current(); inFlight > 0; inFlight-- {
+			l.release()
+		}
+	}
+	// A round of minRound at 10ms sets the floor; nothing has been throttled yet.
+	hold(3)
 	clock.advance(time.Second)
-	l.observe(sample{took: 10 * ms, full: true})
-	for range minRound - 1 {
+	for range minRound {
 		l.observe(sample{took: 10 * ms, full: true})
 	}
+	releaseAll()
+	hold(3)
+	assert.Empty(t, clock.sleeps(), "never throttled: no pacing")
+
+	// A 429 (3 x 0.5 leaves a limit of 2) turns pacing on: 10ms / 2 apart.
+	clock.advance(time.Second)
+	l.observe(sample{took: 10 * ms, full: true, throttled: true})
 	limit, _ := l.current()
-	require.Equal(t, 3, limit)
-	l.release()
-	l.release()
+	require.Equal(t, 2, limit)
+	releaseAll()
 	start := clock.Now()
-	for range 3 {
-		require.NoError(t, l.acquire(ctx))
-	}
-	gap := 10 * ms / 3
-	assert.Equal(t, []time.Duration{gap, gap}, clock.sleeps(), "the second and third wait floor/limit each")
-	assert.Equal(t, start.Add(2*gap), clock.Now())
+	hold(2)
+	assert.Equal(t, []time.Duration{5 * ms}, clock.sleeps(), "the second waits floor/limit")
+	assert.Equal(t, start.Add(5*ms), clock.Now())
 
 	// A request long after the last one does not wait.
 	l.release()
 	clock.advance(time.Second)
-	require.NoError(t, l.acquire(ctx))
-	assert.Len(t, clock.sleeps(), 2)
-
-	// Fixed concurrency never paces.
-	fixed := newLimiter(1, 3, false, clock, func(int, string) {})
-	fixed.floorCur = 10 * ms
-	for range 3 {
-		require.NoError(t, fixed.acquire(ctx))
-	}
-	assert.Len(t, clock.sleeps(), 2)
+	hold(1)
+	assert.Len(t, clock.sleeps(), 1)
 
 	// A cancelled wait returns the context's error and takes no slot.
 	l.release()
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	l.mu.Lock()
-	l.lastSend = clock.Now()
-	l.mu.Unlock()
 	require.ErrorIs(t, l.acquire(cctx), context.Canceled)
 	_, inFlight := l.current()
-	assert.Equal(t, 2, inFlight)
+	assert.Equal(t, 1, inFlight)
+
+	// paceHold after the last 429, pacing is off again.
+	clock.advance(paceHold + time.Second)
+	hold(1)
+	assert.Len(t, clock.sleeps(), 2, "the cancelled wait, and nothing since")
+
+	// A gap under minPaceGap is not waited for.
+	releaseAll()
+	l.observe(sample{took: ms, full: true, throttled: true})
+	l.mu.Lock()
+	l.floorCur, l.floorPrev, l.window, l.limit = ms, 0, 2, 2
+	l.mu.Unlock()
+	hold(2)
+	assert.Len(t, clock.sleeps(), 2, "1ms / 2 is under minPaceGap")
+
+	// Fixed concurrency never paces.
+	fixed := newLimiter(1, 3, false, clock, func(int, string) {})
+	fixed.observe(sample{took: 10 * ms, throttled: true})
+	fixed.floorCur = 10 * ms
+	for range 3 {
+		require.NoError(t, fixed.acquire(ctx))
+	}
+	assert.Len(t, clock.sleeps(), 2)
 }

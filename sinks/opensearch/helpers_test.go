@@ -137,19 +137,37 @@ func (d *memDLQ) all() []pipeline.DeadLetter {
 	return append([]pipeline.DeadLetter(nil), d.letters...)
 }
 
-// fakeClock makes backoff instant and remembers each wait.
+// fakeClock makes waits instant and remembers each one. Its time is the wall clock's, or,
+// when t is set, t: moved by hand (advance) and by each wait.
 type fakeClock struct {
 	mu     sync.Mutex
+	t      time.Time
 	sleeps []time.Duration
 }
 
-func (c *fakeClock) Now() time.Time { return time.Now() }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.IsZero() {
+		return time.Now()
+	}
+	return c.t
+}
 
 func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.sleeps = append(c.sleeps, d)
-	c.mu.Unlock()
+	if !c.t.IsZero() {
+		c.t = c.t.Add(d)
+	}
 	return ctx.Err()
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func (c *fakeClock) waits() []time.Duration {

@@ -2,47 +2,12 @@ package opensearch
 
 import (
 	"context"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// manualClock is a clock moved by hand; Sleep moves it too, and records the wait.
-type manualClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	slept []time.Duration
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.slept = append(c.slept, d)
-	c.t = c.t.Add(d)
-	return ctx.Err()
-}
-
-func (c *manualClock) sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.slept)
-}
 
 // step is one thing that happens to a limiter in a table test.
 type step struct {
@@ -222,7 +187,7 @@ func TestLimiterAIMD(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &manualClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+			clock := &fakeClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 			var changes []string
 			l := newLimiter(tt.min, tt.max, tt.adaptive, clock, func(_ int, why string) { changes = append(changes, why) })
 			if tt.start != 0 {
@@ -274,7 +239,7 @@ func TestQueued(t *testing.T) {
 
 func TestLimiterAcquire(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{t: time.Now()}
+	clock := &fakeClock{t: time.Now()}
 	l := newLimiter(1, 2, true, clock, func(int, string) {})
 	l.window, l.limit, l.slowStart = 2, 2, false
 	ctx := context.Background()
@@ -324,7 +289,7 @@ func TestLimiterPacing(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
 	ctx := context.Background()
-	clock := &manualClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	clock := &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	l := newLimiter(1, 4, true, clock, func(int, string) {})
 	l.window, l.limit, l.slowStart = 3, 3, false
 	hold := func(n int) {
@@ -345,7 +310,7 @@ func TestLimiterPacing(t *testing.T) {
 	}
 	releaseAll()
 	hold(3)
-	assert.Empty(t, clock.sleeps(), "never throttled: no pacing")
+	assert.Empty(t, clock.waits(), "never throttled: no pacing")
 
 	// A 429 (3 x 0.5 leaves a limit of 2) turns pacing on: 10ms / 2 apart.
 	clock.advance(time.Second)
@@ -355,14 +320,14 @@ func TestLimiterPacing(t *testing.T) {
 	releaseAll()
 	start := clock.Now()
 	hold(2)
-	assert.Equal(t, []time.Duration{5 * ms}, clock.sleeps(), "the second waits floor/limit")
+	assert.Equal(t, []time.Duration{5 * ms}, clock.waits(), "the second waits floor/limit")
 	assert.Equal(t, start.Add(5*ms), clock.Now())
 
 	// A request long after the last one does not wait.
 	l.release()
 	clock.advance(time.Second)
 	hold(1)
-	assert.Len(t, clock.sleeps(), 1)
+	assert.Len(t, clock.waits(), 1)
 
 	// A cancelled wait returns the context's error and takes no slot.
 	l.release()
@@ -375,7 +340,7 @@ func TestLimiterPacing(t *testing.T) {
 	// paceHold after the last 429, pacing is off again.
 	clock.advance(paceHold + time.Second)
 	hold(1)
-	assert.Len(t, clock.sleeps(), 2, "the cancelled wait, and nothing since")
+	assert.Len(t, clock.waits(), 2, "the cancelled wait, and nothing since")
 
 	// A gap under minPaceGap is not waited for.
 	releaseAll()
@@ -384,7 +349,7 @@ func TestLimiterPacing(t *testing.T) {
 	l.floorCur, l.floorPrev, l.window, l.limit = ms, 0, 2, 2
 	l.mu.Unlock()
 	hold(2)
-	assert.Len(t, clock.sleeps(), 2, "1ms / 2 is under minPaceGap")
+	assert.Len(t, clock.waits(), 2, "1ms / 2 is under minPaceGap")
 
 	// Fixed concurrency never paces.
 	fixed := newLimiter(1, 3, false, clock, func(int, string) {})
@@ -393,5 +358,5 @@ func TestLimiterPacing(t *testing.T) {
 	for range 3 {
 		require.NoError(t, fixed.acquire(ctx))
 	}
-	assert.Len(t, clock.sleeps(), 2)
+	assert.Len(t, clock.waits(), 2)
 }

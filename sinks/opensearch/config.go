@@ -66,8 +66,9 @@ type RetryConfig struct {
 // throttling (429 on the request or on any item) and shrinks by a quarter when latency stays
 // over twice its recent floor; it starts at the minimum, doubles after each good round until the
 // first shrink, then grows by one per good round: a round of requests at the current limit,
-// every slot busy, none throttled or failed, and no queue building up inside the node. Requests
-// are paced over the latency floor (floor / limit apart), as TCP paces its window.
+// every slot busy, none throttled or failed, and no queue building up inside the node. For a
+// minute after a 429, requests are paced over the latency floor (floor / limit apart), as TCP
+// paces its window.
 type AdaptiveConfig struct {
 	// Enabled turns adaptation on; off, max_in_flight requests are always allowed.
 	// Default: true.

@@ -37,8 +37,8 @@ const (
 	// last throttled, before it tries that limit again.
 	maxProbeWait = 16
 	// paceGain spreads the requests a limit allows over the latency floor, as TCP paces its
-	// window over the round trip: once the floor is known, a request goes on the wire no
-	// sooner than floor / (paceGain x limit) after the one before. A write queue of one slot
+	// window over the round trip: after a 429 (see paceHold), once the floor is known, a
+	// request goes on the wire no sooner than floor / (paceGain x limit) after the one before. A write queue of one slot
 	// refuses bursts, not load: requests sent back to back (two slots freed together, a
 	// batch of retries) reach the node's write pool together, and the one behind a full
 	// queue is refused though the node keeps up on average. Against the real node with a
@@ -172,9 +172,9 @@ func (l *limiter) acquire(ctx context.Context) error {
 	}
 }
 
-// gap is the least time between two requests taking a slot (see paceGain): 0 until a floor
-// is known, unless the node throttled within paceHold, and when under minPaceGap. mu must be
-// held.
+// gap is the least time between two requests taking a slot (see paceGain). It is 0 unless
+// the node throttled within paceHold and a floor is known, and when it would be under
+// minPaceGap. mu must be held.
 func (l *limiter) gap(now time.Time) time.Duration {
 	if !l.adaptive || l.pace <= 0 || l.throttledAt.IsZero() || now.Sub(l.throttledAt) > paceHold {
 		return 0

@@ -302,20 +302,23 @@ func TestLimiterPacing(t *testing.T) {
 			l.release()
 		}
 	}
-	// A round of minRound at 10ms sets the floor; nothing has been throttled yet.
+	// A round of minRound at 10ms sets the floor (and grows the limit to 4); nothing has been
+	// throttled yet.
 	hold(3)
 	clock.advance(time.Second)
 	for range minRound {
 		l.observe(sample{took: 10 * ms, full: true})
 	}
+	limit, _ := l.current()
+	require.Equal(t, 4, limit)
 	releaseAll()
 	hold(3)
 	assert.Empty(t, clock.waits(), "never throttled: no pacing")
 
-	// A 429 (3 x 0.5 leaves a limit of 2) turns pacing on: 10ms / 2 apart.
+	// A 429 (4 x 0.5 leaves a limit of 2) turns pacing on: 10ms / 2 apart.
 	clock.advance(time.Second)
 	l.observe(sample{took: 10 * ms, full: true, throttled: true})
-	limit, _ := l.current()
+	limit, _ = l.current()
 	require.Equal(t, 2, limit)
 	releaseAll()
 	start := clock.Now()

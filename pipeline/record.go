@@ -107,8 +107,8 @@ func (r *Record) Finish(res Result) {
 	if s == nil {
 		return
 	}
-	r.sub = nil
-	s.finish(r.seq, res)
+	run := [1]*Record{r}
+	s.finishRun(run[:], res)
 }
 
 // FinishAll finishes recs with one result. A run of records from one submission (the
@@ -154,21 +154,8 @@ func (s *submission) finishRun(recs []*Record, res Result) {
 	}
 	s.counts[res.Outcome].Add(n)
 	a.count(res.Outcome, n)
-	if a.pending.Add(-n) == 0 && a.onDone != nil {
-		a.onDone(a)
-	}
+	a.done(n)
 	if s.pending.Add(-n) == 0 {
-		s.p.release(s)
-	}
-}
-
-func (s *submission) finish(seq int32, res Result) {
-	if res.Outcome == Pending || int(res.Outcome) >= len(s.counts) {
-		res.Outcome = Undelivered
-	}
-	s.counts[res.Outcome].Add(1)
-	s.ack.finish(seq, res)
-	if s.pending.Add(-1) == 0 {
 		s.p.release(s)
 	}
 }
@@ -206,19 +193,11 @@ func NewTrackedAck(n int, onDone func(*Ack)) *Ack {
 }
 
 // Seal declares that the source will add no more records. Call it exactly once.
-func (a *Ack) Seal() { a.done() }
+func (a *Ack) Seal() { a.done(1) }
 
 func (a *Ack) add(n int) int32 {
 	a.pending.Add(int64(n))
 	return a.next.Add(int32(n)) - int32(n)
-}
-
-func (a *Ack) finish(seq int32, res Result) {
-	a.count(res.Outcome, 1)
-	if a.results != nil && int(seq) < len(a.results) {
-		a.results[seq] = res
-	}
-	a.done()
 }
 
 func (a *Ack) count(o Outcome, n int64) {
@@ -232,8 +211,9 @@ func (a *Ack) count(o Outcome, n int64) {
 	}
 }
 
-func (a *Ack) done() {
-	if a.pending.Add(-1) == 0 && a.onDone != nil {
+// done takes n off pending (finished records, or the seal) and calls back when none is left.
+func (a *Ack) done(n int64) {
+	if a.pending.Add(-n) == 0 && a.onDone != nil {
 		a.onDone(a)
 	}
 }

@@ -135,13 +135,7 @@ func (s *Sink) handleItems(ctx context.Context, b *batch, res bulkResult) (retry
 		for _, r := range b.recs {
 			r.Attempts++
 		}
-		if s.finish == nil {
-			pipeline.FinishAll(b.recs, pipeline.Result{Outcome: pipeline.Indexed})
-		} else {
-			for _, r := range b.recs {
-				s.finish(r, pipeline.Result{Outcome: pipeline.Indexed})
-			}
-		}
+		s.finishAll(b.recs, pipeline.Result{Outcome: pipeline.Indexed})
 		s.m.indexed.Add(float64(b.n()))
 		return nil, false
 	}
@@ -247,14 +241,22 @@ func (s *Sink) writeDeadLetters(ctx context.Context, b *batch) {
 }
 
 func (s *Sink) finishRec(r *pipeline.Record, res pipeline.Result) {
+	run := [1]*pipeline.Record{r}
+	s.finishAll(run[:], res)
+}
+
+// finishAll gives recs one outcome, through the test hook when one is set.
+func (s *Sink) finishAll(recs []*pipeline.Record, res pipeline.Result) {
 	if res.Outcome == pipeline.Undelivered {
-		s.undelivered.Add(1)
+		s.undelivered.Add(int64(len(recs)))
 	}
 	if s.finish != nil {
-		s.finish(r, res)
+		for _, r := range recs {
+			s.finish(r, res)
+		}
 		return
 	}
-	r.Finish(res)
+	pipeline.FinishAll(recs, res)
 }
 
 // abandon finishes every record of b as Undelivered: the shutdown deadline passed.

@@ -30,7 +30,7 @@ type adaptiveRun struct {
 	requests   float64
 	meanWindow float64        // the limiter's window, sampled every 20ms
 	rivalRate  float64        // documents per second the competing writer indexed (varying scenario)
-	changes    map[string]int // limit changes by reason
+	changes    map[string]int // limit changes by reason and new limit ("throttled>2": a 429 took it to 2)
 }
 
 // adaptiveSetting is one row of the benchmark: a fixed max_in_flight, or adaptive
@@ -44,8 +44,9 @@ type adaptiveSetting struct {
 
 // TestAdaptiveConcurrencyBenchmark compares fixed concurrency (1, 2, 3, 4, 8, 16 bulk
 // requests in flight) with adaptive concurrency (max 16: the default, paced, with a x0.5 cut
-// on a 429; the same not paced; and with x0.75, the alternative the design weighed) against the real node whose
-// write queue holds one task, and prints a table per scenario: documents per second end to
+// on a 429, growing while under half a request is estimated to wait in the node; the same not
+// paced; with x0.75, the alternative the design weighed; and growing below 1 and below 0.25
+// requests waiting) against the real node whose write queue holds one task, and prints a table per scenario: documents per second end to
 // end, and documents refused with 429, and how often in paired rounds each adaptive setting was
 // faster and refused less than each fixed one. It is a benchmark, not a check: it runs only with
 // WEIR_BENCH_ADAPTIVE=1 (and WEIR_TEST_OPENSEARCH_THROTTLED). Results and the command are in
@@ -80,7 +81,9 @@ func TestAdaptiveConcurrencyBenchmark(t *testing.T) {
 		{"fixed 8", 8, false, nil}, {"fixed 16", 16, false, nil},
 		{"adaptive ≤16 (the default)", 16, true, nil},
 		{"adaptive ≤16, not paced", 16, true, func(l *limiter) { l.pace = 0 }},
-		{"adaptive ≤16, ×0.75 on 429", 16, true, func(l *limiter) { l.throttleCut = 0.75 }}}
+		{"adaptive ≤16, ×0.75 on 429", 16, true, func(l *limiter) { l.throttleCut = 0.75 }},
+		{"adaptive ≤16, grow below 1 queued", 16, true, func(l *limiter) { l.growQueued = 1 }},
+		{"adaptive ≤16, grow below 0.25 queued", 16, true, func(l *limiter) { l.growQueued = 0.25 }}}
 	if only := os.Getenv("WEIR_BENCH_SETTINGS"); only != "" {
 		settings = slices.DeleteFunc(settings, func(s adaptiveSetting) bool { return !slices.Contains(strings.Split(only, ";"), s.name) })
 	}
@@ -298,7 +301,7 @@ func runAdaptive(t *testing.T, node string, docs, shards int, setting adaptiveSe
 	}
 	changes := map[string]int{}
 	onChange := s.limit.onChange
-	s.limit.onChange = func(n int, why string) { changes[why]++; onChange(n, why) } // called with the limiter's mutex held
+	s.limit.onChange = func(n int, why string) { changes[fmt.Sprintf("%s>%d", why, n)]++; onChange(n, why) } // called with the limiter's mutex held
 	ctx := context.Background()
 	require.NoError(t, s.Start(ctx))
 

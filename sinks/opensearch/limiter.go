@@ -24,9 +24,14 @@ const (
 	latencyRising = 2.0
 	// maxQueued: a round grows the limit only while fewer than this many requests are
 	// estimated to wait inside the node (TCP Vegas' alpha). At a limit of 2 that allows up
-	// to 2x the floor, at 4 only 1.33x: room to grow where it pays, and a hold (neither up
-	// nor down) between it and latencyRising, so that noise does not saw the limit.
-	maxQueued = 1.0
+	// to 1.33x the floor, at 4 1.14x; between it and latencyRising the limit holds (neither
+	// up nor down), so that noise does not saw it. Half a request rather than one: against
+	// the one-slot write queue, growing while up to one waited took the limit on to 3 and 4
+	// whenever a round at 2 or 3 came in fast, and each such probe cost a refused batch;
+	// half refused half as many documents at the same rate (steady, 15 paired rounds), and
+	// against a competing writer matched fixed 3 and 4's rate with under half their
+	// refusals (bench/RESULTS.md, "Fourth look").
+	maxQueued = 0.5
 	// floorWindow: the latency floor is the lowest round mean of the last one to two
 	// windows, so that it follows a node or a workload that became slower for good.
 	floorWindow = time.Minute
@@ -89,9 +94,9 @@ type limiter struct {
 	adaptive bool
 	clock    pipeline.Clock
 	onChange func(limit int, why string) // called with mu held: must not call back
-	// throttleCut is throttleDecrease and pace is paceGain (0: no pacing); the benchmark
-	// compares other values.
-	throttleCut, pace float64
+	// throttleCut is throttleDecrease, pace is paceGain (0: no pacing) and growQueued is
+	// maxQueued; the benchmark compares other values.
+	throttleCut, pace, growQueued float64
 
 	// mu guards everything below.
 	mu sync.Mutex
@@ -136,7 +141,7 @@ func newLimiter(minimum, maximum int, adaptive bool, clock pipeline.Clock, onCha
 	t := clock.Now()
 	return &limiter{
 		min: minimum, max: maximum, adaptive: adaptive, clock: clock, onChange: onChange,
-		throttleCut: throttleDecrease, pace: paceGain, window: float64(minimum), limit: minimum, slowStart: adaptive, freed: make(chan struct{}), changedAt: t, floorAt: t,
+		throttleCut: throttleDecrease, pace: paceGain, growQueued: maxQueued, window: float64(minimum), limit: minimum, slowStart: adaptive, freed: make(chan struct{}), changedAt: t, floorAt: t,
 	}
 }
 
@@ -266,7 +271,7 @@ func (l *limiter) observe(s sample) {
 		} else {
 			l.newRound(now, false)
 		}
-	case queued(l.limit, floor, mean) < maxQueued && l.limit < l.max:
+	case queued(l.limit, floor, mean) < l.growQueued && l.limit < l.max:
 		l.slowRounds = 0
 		if l.ceiling > 0 && l.limit >= l.ceiling {
 			// A good round at the limit that was throttled: the node takes it now.

@@ -102,6 +102,7 @@ func TestLimiterAIMD(t *testing.T) {
 				{advance: time.Second, obs: round(3, 10*ms), want: 4}, // not a whole round yet
 				{obs: round(1, 10*ms), want: 5},
 				{advance: time.Second, obs: round(5, 11*ms), want: 6}, // 0.45 requests queued
+				{advance: time.Second, obs: round(6, 11*ms), want: 6}, // 0.55: hold
 			},
 			changes: []string{"throttled", "round", "round"},
 		},
@@ -128,13 +129,13 @@ func TestLimiterAIMD(t *testing.T) {
 			changes: []string{"throttled", "round"},
 		},
 		{
-			name: "rising latency takes a quarter off; a queue of one or more holds", min: 1, max: 16, adaptive: true, start: 8,
+			name: "rising latency takes a quarter off; a queue of a half or more holds", min: 1, max: 16, adaptive: true, start: 8,
 			steps: []step{
 				{hold: 8, advance: time.Second, obs: round(8, 10*ms), want: 9},
-				{hold: 1, advance: time.Second, obs: round(9, 18*ms), want: 9}, // 1.8x the floor, 4 queued: hold
-				{advance: time.Second, obs: round(9, 25*ms), want: 9},          // 2.5x once: hold
-				{advance: time.Second, obs: round(9, 25*ms), want: 7},          // twice: 9 * 0.75 = 6.75
-				{advance: time.Second, obs: round(7, 11*ms), want: 8},          // back near the floor: 0.6 queued
+				{hold: 1, advance: time.Second, obs: round(9, 18*ms), want: 9},         // 1.8x the floor, 4 queued: hold
+				{advance: time.Second, obs: round(9, 25*ms), want: 9},                  // 2.5x once: hold
+				{advance: time.Second, obs: round(9, 25*ms), want: 7},                  // twice: 9 * 0.75 = 6.75
+				{advance: time.Second, obs: round(7, 10500*time.Microsecond), want: 8}, // back near the floor: 0.33 queued
 				{advance: time.Second, obs: round(8, 100*ms), want: 8},
 				{advance: time.Second, obs: round(8, 18*ms), want: 8}, // slow, then not: no trend
 				{advance: time.Second, obs: round(8, 100*ms), want: 8},

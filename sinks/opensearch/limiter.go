@@ -61,6 +61,15 @@ const (
 	paceHold = floorWindow
 	// minPaceGap: a shorter gap is not waited for (see paceHold).
 	minPaceGap = time.Millisecond
+	// latencyHold: latency, like pacing, counts only while the node has throttled within
+	// paceHold. Latency alone cannot say where requests wait: in the node's queue, or for
+	// weir's own CPU (or the network). Against the null receiver of the side-by-side
+	// benchmark, where the load generator, weir and the receiver share two busy cores, every
+	// added request lengthens every request's latency (Little's law, whatever the
+	// bottleneck), so the latency rules took the limit down to 1 and held it there, and weir
+	// indexed 560k-660k docs/s where a fixed 4 did 800k-880k (bench/RESULTS.md, "Fourth
+	// look"). Until the node pushes back, the limit grows on good rounds to max_in_flight,
+	// what a fixed setting would send; after a 429, latency is read as the node's queue.
 )
 
 // sample is what one finished bulk request says about the node's capacity.
@@ -181,13 +190,19 @@ func (l *limiter) acquire(ctx context.Context) error {
 // the node throttled within paceHold and a floor is known, and when it would be under
 // minPaceGap. mu must be held.
 func (l *limiter) gap(now time.Time) time.Duration {
-	if !l.adaptive || l.pace <= 0 || l.throttledAt.IsZero() || now.Sub(l.throttledAt) > paceHold {
+	if !l.adaptive || l.pace <= 0 || !l.pushedBack(now) {
 		return 0
 	}
 	if g := time.Duration(float64(l.lowestFloor()) / (l.pace * float64(l.limit))); g >= minPaceGap {
 		return g
 	}
 	return 0
+}
+
+// pushedBack says whether the node throttled within paceHold. Until it has, latency neither
+// holds nor shrinks the limit (see latencyHold); mu must be held.
+func (l *limiter) pushedBack(now time.Time) bool {
+	return !l.throttledAt.IsZero() && now.Sub(l.throttledAt) <= paceHold
 }
 
 // release gives a slot back.
@@ -261,9 +276,10 @@ func (l *limiter) observe(s sample) {
 		return
 	}
 	mean := l.sum / time.Duration(l.nFull)
-	floor := l.floor(now, mean)
+	floor := l.floor(now, mean) // kept even when unused, so that it is known at the first 429
+	judge := l.pushedBack(now)
 	switch {
-	case float64(mean) > latencyRising*float64(floor):
+	case judge && float64(mean) > latencyRising*float64(floor):
 		// One slow round (a GC pause, a merge, a busy neighbour on a shared host) is not
 		// a trend: the limit shrinks when two judged rounds in a row are slow.
 		if l.slowRounds++; l.slowRounds >= 2 {
@@ -271,7 +287,7 @@ func (l *limiter) observe(s sample) {
 		} else {
 			l.newRound(now, false)
 		}
-	case queued(l.limit, floor, mean) < l.growQueued && l.limit < l.max:
+	case (!judge || queued(l.limit, floor, mean) < l.growQueued) && l.limit < l.max:
 		l.slowRounds = 0
 		if l.ceiling > 0 && l.limit >= l.ceiling {
 			// A good round at the limit that was throttled: the node takes it now.

@@ -36,6 +36,9 @@ func TestLimiterAIMD(t *testing.T) {
 		min, max int
 		adaptive bool
 		start    int // when set, the limit after slow start (0: a new limiter)
+		// pushback: the node has just throttled before every step (a 429 to a request sent
+		// under an older limit, which moves nothing), so that latency is judged.
+		pushback bool
 		steps    []step
 		changes  []string // why the limit changed, in order
 	}{
@@ -107,6 +110,26 @@ func TestLimiterAIMD(t *testing.T) {
 			changes: []string{"throttled", "round", "round"},
 		},
 		{
+			// Latency cannot say whether requests wait in the node or for weir's own CPU
+			// until the node pushes back: before that, good rounds grow the limit to max.
+			name: "before any 429, latency neither holds nor shrinks", min: 1, max: 6, adaptive: true, start: 2,
+			steps: []step{
+				{hold: 2, advance: time.Second, obs: round(4, 10*ms), want: 3},
+				{hold: 1, advance: time.Second, obs: round(4, 25*ms), want: 4}, // 1.8 queued
+				{hold: 1, advance: time.Second, obs: round(4, 50*ms), want: 5}, // 5x the floor
+				{hold: 1, advance: time.Second, obs: round(5, 50*ms), want: 6},
+				{hold: 1, advance: time.Second, obs: round(6, 50*ms), want: 6}, // max
+				// A 429 halves the limit, and from then on latency counts: 6 x 0.5 = 3,
+				// and 3 requests at 5x the floor is 2.4 queued.
+				{advance: time.Second, obs: []sample{{took: 5 * ms, throttled: true}}, want: 3},
+				{advance: time.Second, obs: round(4, 50*ms), want: 3},
+				{advance: time.Second, obs: round(4, 50*ms), want: 2},
+				// A minute after the 429, latency no longer counts.
+				{advance: paceHold + time.Second, obs: round(4, 50*ms), want: 3},
+			},
+			changes: []string{"round", "round", "round", "round", "throttled", "latency", "round"},
+		},
+		{
 			name: "not saturated: no growth", min: 1, max: 8, adaptive: true, start: 8,
 			steps: []step{
 				// 2 slots in use when the limit drops to 4, and no more after.
@@ -129,7 +152,7 @@ func TestLimiterAIMD(t *testing.T) {
 			changes: []string{"throttled", "round"},
 		},
 		{
-			name: "rising latency takes a quarter off; a queue of a half or more holds", min: 1, max: 16, adaptive: true, start: 8,
+			name: "rising latency takes a quarter off; a queue of a half or more holds", min: 1, max: 16, adaptive: true, start: 8, pushback: true,
 			steps: []step{
 				{hold: 8, advance: time.Second, obs: round(8, 10*ms), want: 9},
 				{hold: 1, advance: time.Second, obs: round(9, 18*ms), want: 9},         // 1.8x the floor, 4 queued: hold
@@ -145,7 +168,7 @@ func TestLimiterAIMD(t *testing.T) {
 		},
 		{
 			// The window keeps the fraction: 3 * 0.75 = 2.25 allows 2, 1.69 still 2, 1.27 one.
-			name: "shrinks keep their fractions", min: 1, max: 8, adaptive: true, start: 2,
+			name: "shrinks keep their fractions", min: 1, max: 8, adaptive: true, start: 2, pushback: true,
 			steps: []step{
 				{hold: 2, advance: time.Second, obs: round(4, 10*ms), want: 3},
 				{hold: 1, advance: time.Second, obs: round(4, 25*ms), want: 3},
@@ -170,7 +193,7 @@ func TestLimiterAIMD(t *testing.T) {
 			changes: []string{"throttled", "round", "round"},
 		},
 		{
-			name: "the floor forgets after two windows", min: 1, max: 16, adaptive: true, start: 8,
+			name: "the floor forgets after two windows", min: 1, max: 16, adaptive: true, start: 8, pushback: true,
 			steps: []step{
 				{hold: 8, advance: time.Second, obs: round(8, 10*ms), want: 9},
 				// The node became slower for good: 2.5x the old floor shrinks the limit...
@@ -206,6 +229,11 @@ func TestLimiterAIMD(t *testing.T) {
 					l.release()
 				}
 				clock.advance(s.advance)
+				if tt.pushback {
+					l.mu.Lock()
+					l.throttledAt = clock.Now()
+					l.mu.Unlock()
+				}
 				for _, o := range s.obs {
 					l.observe(o)
 				}

@@ -46,9 +46,10 @@ type adaptiveSetting struct {
 // requests in flight) with adaptive concurrency (max 16: the default, paced, with a x0.5 cut
 // on a 429, growing while under half a request is estimated to wait in the node; the same not
 // paced; with x0.75, the alternative the design weighed; and growing below 1 and below 0.25
-// requests waiting) against the real node whose write queue holds one task, and prints a table per scenario: documents per second end to
-// end, and documents refused with 429, and how often in paired rounds each adaptive setting was
-// faster and refused less than each fixed one. It is a benchmark, not a check: it runs only with
+// requests waiting) against the real node whose write queue holds one task, and prints a
+// table per scenario: documents per second end to end, and documents refused with 429, and
+// how often in paired rounds each adaptive setting was faster and refused less than each
+// fixed one. It is a benchmark, not a check: it runs only with
 // WEIR_BENCH_ADAPTIVE=1 (and WEIR_TEST_OPENSEARCH_THROTTLED). Results and the command are in
 // bench/RESULTS.md.
 //

@@ -61,15 +61,6 @@ const (
 	paceHold = floorWindow
 	// minPaceGap: a shorter gap is not waited for (see paceHold).
 	minPaceGap = time.Millisecond
-	// latencyHold: latency, like pacing, counts only while the node has throttled within
-	// paceHold. Latency alone cannot say where requests wait: in the node's queue, or for
-	// weir's own CPU (or the network). Against the null receiver of the side-by-side
-	// benchmark, where the load generator, weir and the receiver share two busy cores, every
-	// added request lengthens every request's latency (Little's law, whatever the
-	// bottleneck), so the latency rules took the limit down to 1 and held it there, and weir
-	// indexed 560k-660k docs/s where a fixed 4 did 800k-880k (bench/RESULTS.md, "Fourth
-	// look"). Until the node pushes back, the limit grows on good rounds to max_in_flight,
-	// what a fixed setting would send; after a 429, latency is read as the node's queue.
 )
 
 // sample is what one finished bulk request says about the node's capacity.
@@ -199,8 +190,16 @@ func (l *limiter) gap(now time.Time) time.Duration {
 	return 0
 }
 
-// pushedBack says whether the node throttled within paceHold. Until it has, latency neither
-// holds nor shrinks the limit (see latencyHold); mu must be held.
+// pushedBack says whether the node throttled within paceHold: only then do pacing and the
+// latency rules (maxQueued, latencyRising) apply; mu must be held.
+//
+// Latency alone cannot say where requests wait: in the node's queue, or for weir's own CPU
+// (or the network). Against the null receiver of the side-by-side benchmark, where the load
+// generator, weir and the receiver share two busy cores, every added request lengthens every
+// request's latency (Little's law, whatever the bottleneck), so the latency rules took the
+// limit down to 1 and held it there: 560k-660k docs/s where a fixed 4 did 800k-880k
+// (bench/RESULTS.md, "Fourth look"). Until the node pushes back, good rounds take the limit to
+// max_in_flight, what a fixed setting sends; after a 429, latency is read as the node's queue.
 func (l *limiter) pushedBack(now time.Time) bool {
 	return !l.throttledAt.IsZero() && now.Sub(l.throttledAt) <= paceHold
 }

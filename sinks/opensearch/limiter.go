@@ -9,9 +9,10 @@ import (
 )
 
 // AIMD constants. A 429 (on the request or on any item) halves the limit at once, as TCP does
-// on loss: the write queue that refused is full now. Rising latency is an earlier, softer
-// sign (requests queue inside the node before it refuses any): two slow rounds in a row take
-// a quarter off. A good round adds one back. Against a one-slot write queue, halving refused
+// on loss: the write queue that refused is full now. Rising latency is a softer sign, read
+// once the node has refused something in the last minute (see pushedBack): requests queue
+// inside it before it refuses again, and two slow rounds in a row take a quarter off. A good
+// round adds one back. Against a one-slot write queue, halving refused
 // fewer documents than a quarter in 12 of 15 paired runs, and indexed faster in 10 of 15
 // (bench/RESULTS.md, "Adaptive concurrency"): the window keeps its fraction, so halving 3
 // still allows 2.

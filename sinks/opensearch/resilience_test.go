@@ -137,3 +137,28 @@ func TestSinkAdaptiveConcurrency(t *testing.T) {
 	assert.LessOrEqual(t, limit, 4, "the limit came down towards the two the node serves")
 	assert.Equal(t, float64(limit), testutil.ToFloat64(h.sink.m.concurrencyLimit))
 }
+
+// TestConcurrencyLimitGaugeStartsAtTheLimit: before the first change, the gauge shows the
+// limit the sink starts at (adaptive: min_in_flight), not max_in_flight.
+func TestConcurrencyLimitGaugeStartsAtTheLimit(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		adaptive bool
+		want     float64
+	}{
+		{"adaptive starts at min_in_flight", true, 1},
+		{"fixed is max_in_flight", false, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := DefaultConfig()
+			cfg.URLs = []string{"http://127.0.0.1:9"}
+			cfg.MaxInFlight = 4
+			cfg.Adaptive.Enabled = tt.adaptive
+			s, err := New(cfg, WithDeadLetter(&memDLQ{}), WithLogger(quiet), WithRegisterer(prometheus.NewRegistry()))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, testutil.ToFloat64(s.m.concurrencyLimit))
+		})
+	}
+}

@@ -214,7 +214,8 @@ func New(cfg Config, opts ...Option) (*Sink, error) {
 		s.m.concurrencyLimit.Set(float64(n))
 		s.log.Debug("bulk concurrency limit changed", "limit", n, "why", why)
 	})
-	s.m.concurrencyLimit.Set(float64(cfg.MaxInFlight))
+	start, _ := s.limit.current() // adaptive starts at min_in_flight, not at max
+	s.m.concurrencyLimit.Set(float64(start))
 	if u, err := url.Parse(cfg.URLs[0]); err == nil {
 		s.bulkURL = u.JoinPath("_bulk")
 	}

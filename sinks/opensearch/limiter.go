@@ -42,25 +42,25 @@ const (
 	// maxProbeWait caps how many good rounds the limit waits, just under the limit that was
 	// last throttled, before it tries that limit again.
 	maxProbeWait = 16
-	// paceGain spreads the requests a limit allows over the latency floor, as TCP paces its
-	// window over the round trip: after a 429 (see paceHold), once the floor is known, a
-	// request goes on the wire no sooner than floor / (paceGain x limit) after the one before. A write queue of one slot
-	// refuses bursts, not load: requests sent back to back (two slots freed together, a
-	// batch of retries) reach the node's write pool together, and the one behind a full
-	// queue is refused though the node keeps up on average. Against the real node with a
-	// one-slot write queue (bench/RESULTS.md, "Third look"), pacing took the default from
-	// 70.9k to 84.5k docs/s with 4,000 refused documents instead of 5,000 (steady, median
-	// of 5), and from 51.7k to 53.8k with 26,250 instead of 32,000 against a competing
-	// writer; a gain of 2 or 4 (sending faster than the floor allows) helped less, and so
-	// did a fixed gap after each response, which lined the waiting requests up to go at
-	// once.
+	// paceGain spreads the requests a limit allows over the latency floor, as TCP paces its window
+	// over the round trip: after a 429 (see pushbackHold), once the floor is known, a request goes
+	// on the wire no sooner than floor / (paceGain x limit) after the one before. A write queue of
+	// one slot refuses bursts, not load: requests sent back to back (two slots freed together, a
+	// batch of retries) reach the node's write pool together, and the one behind a full queue is
+	// refused though the node keeps up on average. Against the real node with a one-slot write
+	// queue (bench/RESULTS.md, "Third look"), pacing took the default from 70.9k to 84.5k docs/s
+	// with 4,000 refused documents instead of 5,000 (steady, median of 5), and from 51.7k to 53.8k
+	// with 26,250 instead of 32,000 against a competing writer; a gain of 2 or 4 (sending faster
+	// than the floor allows) helped less, and so did a fixed gap after each response, which lined
+	// the waiting requests up to go at once.
 	paceGain = 1.0
-	// paceHold: pacing is an answer to pushback, on only while the node has throttled in
-	// this long. Against a node that never refuses it cost 76% of the throughput: the null
-	// receiver of the side-by-side benchmark took 785k docs/s unpaced and 187k paced,
-	// because its floor is well under a millisecond and Go's timers do not wait less.
-	paceHold = floorWindow
-	// minPaceGap: a shorter gap is not waited for (see paceHold).
+	// pushbackHold: pacing and the latency rules are answers to pushback, on only while the
+	// node has throttled within this long (see pushedBack). Pacing a node that never refuses
+	// cost 76% of the throughput: the null receiver of the side-by-side benchmark took 785k
+	// docs/s unpaced and 187k paced, because its floor is well under a millisecond and Go's
+	// timers do not wait less.
+	pushbackHold = floorWindow
+	// minPaceGap: a shorter gap is not waited for (see pushbackHold).
 	minPaceGap = time.Millisecond
 )
 
@@ -179,7 +179,7 @@ func (l *limiter) acquire(ctx context.Context) error {
 }
 
 // gap is the least time between two requests taking a slot (see paceGain). It is 0 unless
-// the node throttled within paceHold and a floor is known, and when it would be under
+// the node throttled within pushbackHold and a floor is known, and when it would be under
 // minPaceGap. mu must be held.
 func (l *limiter) gap(now time.Time) time.Duration {
 	if !l.adaptive || l.pace <= 0 || !l.pushedBack(now) {
@@ -191,7 +191,7 @@ func (l *limiter) gap(now time.Time) time.Duration {
 	return 0
 }
 
-// pushedBack says whether the node throttled within paceHold: only then do pacing and the
+// pushedBack says whether the node throttled within pushbackHold: only then do pacing and the
 // latency rules (maxQueued, latencyRising) apply; mu must be held.
 //
 // Latency alone cannot say where requests wait: in the node's queue, or for weir's own CPU
@@ -202,7 +202,7 @@ func (l *limiter) gap(now time.Time) time.Duration {
 // (bench/RESULTS.md, "Fourth look"). Until the node pushes back, good rounds take the limit to
 // max_in_flight, what a fixed setting sends; after a 429, latency is read as the node's queue.
 func (l *limiter) pushedBack(now time.Time) bool {
-	return !l.throttledAt.IsZero() && now.Sub(l.throttledAt) <= paceHold
+	return !l.throttledAt.IsZero() && now.Sub(l.throttledAt) <= pushbackHold
 }
 
 // release gives a slot back.

@@ -125,7 +125,7 @@ func TestLimiterAIMD(t *testing.T) {
 				{advance: time.Second, obs: round(4, 50*ms), want: 3},
 				{advance: time.Second, obs: round(4, 50*ms), want: 2},
 				// A minute after the 429, latency no longer counts.
-				{advance: paceHold + time.Second, obs: round(4, 50*ms), want: 3},
+				{advance: pushbackHold + time.Second, obs: round(4, 50*ms), want: 3},
 			},
 			changes: []string{"round", "round", "round", "round", "throttled", "latency", "round"},
 		},
@@ -312,7 +312,7 @@ func TestLimiterAcquire(t *testing.T) {
 }
 
 // TestLimiterPacing: after a 429, and once a floor is known, requests take their slots at
-// least floor / limit apart; before either, after paceHold without a 429, for gaps under
+// least floor / limit apart; before either, after pushbackHold without a 429, for gaps under
 // minPaceGap, and with adaptation off, they do not wait.
 func TestLimiterPacing(t *testing.T) {
 	t.Parallel()
@@ -369,8 +369,8 @@ func TestLimiterPacing(t *testing.T) {
 	_, inFlight := l.current()
 	assert.Equal(t, 1, inFlight)
 
-	// paceHold after the last 429, pacing is off again.
-	clock.advance(paceHold + time.Second)
+	// pushbackHold after the last 429, pacing is off again.
+	clock.advance(pushbackHold + time.Second)
 	hold(1)
 	assert.Len(t, clock.waits(), 2, "the cancelled wait, and nothing since")
 

@@ -11,22 +11,30 @@
 // (/proc/PID/status VmHWM) and RSS sampled over the run (first, last, max). It prints a
 // Markdown table and appends it, with the command and the load average, to a results file.
 // scripts/bench-compare.sh builds everything and runs it.
+//
+// With -rounds N the scenario list runs N times over, interleaved, and the targets are judged
+// on the median of each round's ratios: the 2-core machine this was built on runs at two
+// speed levels for minutes at a time, and scenarios measured one after the other compared
+// one level with the other.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,13 +47,14 @@ type options struct {
 	bin, benthos, work, results, out, command string
 	scenarios, weirSets                       []string
 	warmup, duration, rssEvery                time.Duration
-	conns, perRequest, flushDocs              int
+	conns, perRequest, flushDocs, rounds      int
 	compact                                   bool
 }
 
 // row is one scenario's figures.
 type row struct {
 	Scenario        string          `json:"scenario"`
+	Round           int             `json:"round,omitempty"`
 	DocsPerSec      measure.Summary `json:"docs_per_sec"`
 	Seconds         float64         `json:"seconds"`
 	Docs            int64           `json:"receiver_docs"`
@@ -81,6 +90,7 @@ func main() {
 	flag.IntVar(&o.perRequest, "docs", 500, "documents per posted request")
 	flag.IntVar(&o.flushDocs, "flush-docs", 500, "documents per bulk request for both Benthos and weir")
 	flag.BoolVar(&o.compact, "compact", false, "the receiver answers compact items instead of a node's full items")
+	flag.IntVar(&o.rounds, "rounds", 1, "run the scenario list this many times over, interleaved")
 	flag.StringVar(&sets, "weir-set", "", "extra weir settings for every weir scenario, key=value,... (e.g. pipeline.queue_bytes=16MiB)")
 	flag.Parse()
 	o.scenarios = strings.Split(scen, ",")
@@ -93,22 +103,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sidebyside:", err)
 		os.Exit(1)
 	}
-	var rows []row
-	for _, s := range o.scenarios {
-		fmt.Fprintf(os.Stderr, "sidebyside: %s: warm-up %s, measuring %s\n", s, o.warmup, o.duration)
-		r, err := runScenario(ctx, o, s)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "sidebyside: %s: %v\n", s, err)
-			os.Exit(1)
+	o.rounds = max(o.rounds, 1)
+	var runs []row
+	for round := 1; round <= o.rounds; round++ {
+		for _, s := range o.scenarios {
+			fmt.Fprintf(os.Stderr, "sidebyside: round %d/%d: %s: warm-up %s, measuring %s\n", round, o.rounds, s, o.warmup, o.duration)
+			r, err := runScenario(ctx, o, s)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "sidebyside: %s: %v\n", s, err)
+				os.Exit(1)
+			}
+			r.Round = round
+			fmt.Fprintf(os.Stderr, "sidebyside: %s: %.0f docs/s median, %.2f CPU-s/M docs, peak RSS %.0f MiB\n",
+				s, r.DocsPerSec.Median, r.CPUPerM, mib(r.PeakRSS))
+			runs = append(runs, r)
 		}
-		fmt.Fprintf(os.Stderr, "sidebyside: %s: %.0f docs/s median, %.2f CPU-s/M docs, peak RSS %.0f MiB\n",
-			s, r.DocsPerSec.Median, r.CPUPerM, mib(r.PeakRSS))
-		rows = append(rows, r)
 	}
-	table := markdown(o, rows)
+	table := markdown(o, runs)
 	fmt.Print(table)
 	if o.out != "" {
-		b, _ := json.MarshalIndent(rows, "", "  ")
+		b, _ := json.MarshalIndent(map[string][]row{"runs": runs, "scenarios": combine(runs)}, "", "  ")
 		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "sidebyside:", err)
 		}
@@ -461,27 +475,118 @@ func find(rows []row, name string) *row {
 	return nil
 }
 
+// combine pools each scenario's rounds into one row: docs/s is the median of the rounds'
+// medians (min and max over every interval), CPU per million documents the total over all
+// rounds, RSS the samples of all rounds' processes in order.
+func combine(runs []row) []row {
+	var out []row
+	var names []string
+	for _, r := range runs {
+		if !slices.Contains(names, r.Scenario) {
+			names = append(names, r.Scenario)
+		}
+	}
+	for _, name := range names {
+		var c row
+		var medians, means []float64
+		var p50s, p99s []float64
+		var recvCPU, lgCPU float64
+		n := 0
+		for _, r := range runs {
+			if r.Scenario != name {
+				continue
+			}
+			if n == 0 {
+				c = row{Scenario: name, DocsPerSec: measure.Summary{Min: r.DocsPerSec.Min}, LoadAvg: r.LoadAvg, FirstError: r.FirstError}
+			}
+			n++
+			medians, means = append(medians, r.DocsPerSec.Median), append(means, r.DocsPerSec.Mean)
+			p50s, p99s = append(p50s, r.PostP50MS), append(p99s, r.PostP99MS)
+			c.DocsPerSec.Min, c.DocsPerSec.Max = min(c.DocsPerSec.Min, r.DocsPerSec.Min), max(c.DocsPerSec.Max, r.DocsPerSec.Max)
+			c.Seconds += r.Seconds
+			c.Docs += r.Docs
+			c.CPUSeconds += r.CPUSeconds
+			recvCPU += r.ReceiverCPUPerM * float64(r.Docs) / 1e6
+			lgCPU += r.LoadgenCPUPerM * float64(r.Docs) / 1e6
+			c.PeakRSS = max(c.PeakRSS, r.PeakRSS)
+			c.RSS = append(c.RSS, r.RSS...)
+			c.Requests += r.Requests
+			c.Refused += r.Refused
+			c.Failed += r.Failed
+			c.LoadAvg[1] = r.LoadAvg[1]
+			c.FirstError = cmp.Or(c.FirstError, r.FirstError)
+		}
+		if n == 0 {
+			continue
+		}
+		c.DocsPerSec.Median = measure.Summarize(medians).Median
+		c.DocsPerSec.Mean = measure.Summarize(means).Mean
+		c.PostP50MS, c.PostP99MS = measure.Summarize(p50s).Median, measure.Summarize(p99s).Median
+		if c.Docs > 0 {
+			perM := 1e6 / float64(c.Docs)
+			c.CPUPerM, c.ReceiverCPUPerM, c.LoadgenCPUPerM = c.CPUSeconds*perM, recvCPU*perM, lgCPU*perM
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// paired returns f of scenarios a and b for every round that ran both, in round order: the
+// ratios of figures measured minutes apart, not hours.
+func paired(runs []row, a, b string, f func(a, b *row) float64) []float64 {
+	var rounds []int
+	byRound := map[int]map[string]*row{}
+	for i := range runs {
+		r := &runs[i]
+		if byRound[r.Round] == nil {
+			byRound[r.Round] = map[string]*row{}
+			rounds = append(rounds, r.Round)
+		}
+		byRound[r.Round][r.Scenario] = r
+	}
+	var out []float64
+	for _, round := range rounds {
+		ra, rb := byRound[round][a], byRound[round][b]
+		if ra == nil || rb == nil {
+			continue
+		}
+		if v := f(ra, rb); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func docsRatio(a, b *row) float64 { return a.DocsPerSec.Median / b.DocsPerSec.Median }
+
 // markdown renders the rows, and the targets that can be judged from them.
-func markdown(o options, rows []row) string {
+func markdown(o options, runs []row) string {
 	var b strings.Builder
+	rows := combine(runs)
+	rounds := max(o.rounds, 1)
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "### Side by side, %s (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), host)
 	if o.command != "" {
 		fmt.Fprintf(&b, "`%s`\n\n", o.command)
 	}
 	fmt.Fprintf(&b, "%d connections posting %d-document NDJSON bodies (~1 KiB log documents); warm-up %s, measured %s per scenario; "+
-		"bulk batches of %d documents, 4 in flight; receiver answers %s items.\n\n",
+		"bulk batches of %d documents, 4 in flight; receiver answers %s items.",
 		o.conns, o.perRequest, o.warmup, o.duration, o.flushDocs, map[bool]string{true: "compact", false: "full (node-like)"}[o.compact])
+	if rounds > 1 {
+		fmt.Fprintf(&b, " %d rounds, the scenarios interleaved (%s, then again): docs/s is the median of the rounds' medians "+
+			"(min–max over every 1 s interval), CPU per million documents the total over the rounds, and each ratio the median "+
+			"of the rounds' ratios.", rounds, strings.Join(o.scenarios, ", "))
+	}
+	b.WriteString("\n\n")
 	if len(o.weirSets) > 0 {
 		fmt.Fprintf(&b, "weir runs with `%s`.\n\n", strings.Join(o.weirSets, " "))
 	}
-	ceil := find(rows, "ceiling")
 	b.WriteString("| scenario | docs/s median (min–max) | % of ceiling | server CPU-s / M docs | receiver / loadgen CPU-s / M | peak RSS MiB | RSS first / last / max MiB | 429/503 | load avg start→end |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		pct := "—"
-		if ceil != nil && ceil.DocsPerSec.Median > 0 && r.Scenario != "ceiling" {
-			pct = fmt.Sprintf("%.0f%%", 100*r.DocsPerSec.Median/ceil.DocsPerSec.Median)
+		if x := paired(runs, r.Scenario, "ceiling", docsRatio); r.Scenario != "ceiling" && len(x) > 0 {
+			pct = fmt.Sprintf("%.0f%%", 100*measure.Summarize(x).Median)
 		}
 		first, last, mx := rssStats(r.RSS)
 		fmt.Fprintf(&b, "| %s | %s (%s–%s) | %s | %.2f | %.2f / %.2f | %.0f | %.0f / %.0f / %.0f | %d | %.1f→%.1f |\n",
@@ -490,34 +595,63 @@ func markdown(o options, rows []row) string {
 			r.LoadAvg[0], r.LoadAvg[1])
 	}
 	b.WriteString("\n")
-	bt, w, ws := find(rows, "benthos"), find(rows, "weir"), find(rows, "weir-sigv4")
+	if rounds > 1 {
+		roundTable(&b, o.scenarios, runs)
+	}
 	check := func(ok bool) string {
 		if ok {
 			return "met"
 		}
 		return "**missed**"
 	}
-	if w != nil && bt != nil && bt.DocsPerSec.Median > 0 {
-		x := w.DocsPerSec.Median / bt.DocsPerSec.Median
-		fmt.Fprintf(&b, "- weir docs/s ÷ Benthos: %.1f× (target ≥ 10×: %s)\n", x, check(x >= 10))
-		if w.CPUPerM > 0 {
-			y := bt.CPUPerM / w.CPUPerM
-			fmt.Fprintf(&b, "- Benthos CPU-s/M ÷ weir: %.1f× (target ≥ 15×: %s)\n", y, check(y >= 15))
+	// judge prints one target line: the median of the rounds' values, and with more than one
+	// round the values themselves.
+	judge := func(label string, xs []float64, format string, scale float64, suffix, target string, ok func(float64) bool) {
+		if len(xs) == 0 {
+			return
 		}
+		m := measure.Summarize(xs).Median
+		if len(xs) > 1 {
+			each := make([]string, len(xs))
+			for i, x := range xs {
+				each[i] = fmt.Sprintf(format, scale*x)
+			}
+			label += fmt.Sprintf(", median of %d rounds (%s)", len(xs), strings.Join(each, ", "))
+		}
+		fmt.Fprintf(&b, "- %s: "+format+"%s (target %s: %s)\n", label, scale*m, suffix, target, check(ok(m)))
 	}
-	if w != nil && ceil != nil && ceil.DocsPerSec.Median > 0 {
-		x := w.DocsPerSec.Median / ceil.DocsPerSec.Median
-		fmt.Fprintf(&b, "- weir ÷ ceiling: %.0f%% (target ≥ 40%%: %s)\n", 100*x, check(x >= 0.4))
-	}
-	if w != nil {
+	judge("weir docs/s ÷ Benthos", paired(runs, "weir", "benthos", docsRatio), "%.1f×", 1, "", "≥ 10×",
+		func(x float64) bool { return x >= 10 })
+	judge("Benthos CPU-s/M ÷ weir", paired(runs, "benthos", "weir", func(a, b *row) float64 { return a.CPUPerM / b.CPUPerM }),
+		"%.1f×", 1, "", "≥ 15×", func(x float64) bool { return x >= 15 })
+	judge("weir ÷ ceiling", paired(runs, "weir", "ceiling", docsRatio), "%.0f%%", 100, "", "≥ 40%",
+		func(x float64) bool { return x >= 0.4 })
+	if w := find(rows, "weir"); w != nil {
 		fmt.Fprintf(&b, "- weir peak RSS: %.0f MiB (target < 100 MiB: %s)\n", mib(w.PeakRSS), check(w.PeakRSS < 100<<20))
 	}
-	if w != nil && ws != nil && w.DocsPerSec.Median > 0 {
-		x := ws.DocsPerSec.Median/w.DocsPerSec.Median - 1
-		fmt.Fprintf(&b, "- SigV4 vs unsigned: %+.1f%% docs/s, %.2f vs %.2f CPU-s/M (target within 10%%: %s)\n",
-			100*x, ws.CPUPerM, w.CPUPerM, check(x >= -0.1))
+	if w, ws := find(rows, "weir"), find(rows, "weir-sigv4"); w != nil && ws != nil {
+		judge("SigV4 vs unsigned", paired(runs, "weir-sigv4", "weir", func(a, b *row) float64 { return docsRatio(a, b) - 1 }),
+			"%+.1f%%", 100, fmt.Sprintf(" docs/s, %.2f vs %.2f CPU-s/M", ws.CPUPerM, w.CPUPerM), "within 10%",
+			func(x float64) bool { return x >= -0.1 })
 	}
 	return b.String()
+}
+
+// roundTable shows each round's medians, so that a reader sees which rounds ran slow.
+func roundTable(b *strings.Builder, scenarios []string, runs []row) {
+	b.WriteString("| round | " + strings.Join(scenarios, " | ") + " |\n|---|" + strings.Repeat("---|", len(scenarios)) + "\n")
+	last := 0
+	for _, r := range runs {
+		if r.Round != last {
+			if last != 0 {
+				b.WriteString("\n")
+			}
+			last = r.Round
+			fmt.Fprintf(b, "| %d |", r.Round)
+		}
+		fmt.Fprintf(b, " %s |", thousands(r.DocsPerSec.Median))
+	}
+	b.WriteString("\n\n")
 }
 
 func rssStats(s []int64) (first, last, mx int64) {

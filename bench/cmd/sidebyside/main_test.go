@@ -67,3 +67,26 @@ func TestConfigs(t *testing.T) {
 	}
 	assert.NotContains(t, weirConfig("a", "b", "c", "d", 500, false), "sigv4")
 }
+
+// Rounds are judged pair by pair: a slow round's weir is compared with that round's ceiling,
+// not with a fast round's.
+func TestMarkdownJudgesRoundsPairwise(t *testing.T) {
+	t.Parallel()
+	run := func(round int, scenario string, median, cpuPerM float64, docs int64) row {
+		return row{Scenario: scenario, Round: round, DocsPerSec: measure.Summary{Min: median / 2, Median: median, Max: median * 1.1},
+			Docs: docs, CPUSeconds: cpuPerM * float64(docs) / 1e6, CPUPerM: cpuPerM, PeakRSS: 70 << 20}
+	}
+	runs := []row{
+		run(1, "ceiling", 2_000_000, 0.5, 60_000_000), run(1, "weir", 960_000, 1.2, 28_000_000), run(1, "weir-sigv4", 700_000, 1.9, 21_000_000),
+		run(2, "ceiling", 1_300_000, 0.6, 39_000_000), run(2, "weir", 680_000, 1.4, 20_000_000), run(2, "weir-sigv4", 650_000, 1.9, 19_000_000),
+	}
+	md := markdown(options{scenarios: []string{"ceiling", "weir", "weir-sigv4"}, rounds: 2, conns: 8, perRequest: 500, flushDocs: 500}, runs)
+	assert.Contains(t, md, "| 1 | 2,000,000 | 960,000 | 700,000 |\n| 2 | 1,300,000 | 680,000 | 650,000 |\n")
+	// Each round's ratio is listed, and their median judged.
+	assert.Contains(t, md, "- weir ÷ ceiling, median of 2 rounds (48%, 52%): 50% (target ≥ 40%: met)")
+	assert.Contains(t, md, "| weir | 820,000 (340,000–1,056,000) | 50% | 1.28 |")
+	assert.Contains(t, md, "- SigV4 vs unsigned, median of 2 rounds (-27.1%, -4.4%): -15.7% docs/s, 1.90 vs 1.28 CPU-s/M (target within 10%: **missed**)")
+	combined := combine(runs)
+	require.Len(t, combined, 3)
+	assert.Equal(t, int64(48_000_000), combined[1].Docs)
+}

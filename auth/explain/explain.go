@@ -1,8 +1,11 @@
 // Package explain turns an AWS or OpenSearch refusal (401/403) into a short
 // reason, usable as a metric label, and a sentence that says what to change.
 //
-// The response bodies it recognises are recorded in testdata/, one file per
-// kind, with where each shape comes from.
+// The response bodies it recognises are in testdata/, one file per kind: where
+// a body was pasted verbatim in public (an issue thread, a log in a README), the
+// file says where; the rest are reconstructed from AWS's documentation and say so.
+// Messages quote the service's words only with credentials removed: some
+// refusals echo the request's Authorization header back.
 package explain
 
 import (
@@ -26,6 +29,7 @@ const (
 	ReasonFGACNoRoleMapping    = "fgac_no_role_mapping"
 	ReasonAOSSDataAccessDenied = "aoss_data_access_denied"
 	ReasonAOSSNetworkPolicy    = "aoss_network_policy"
+	ReasonNotSigned            = "not_signed"
 	ReasonUnknown              = "unknown"
 )
 
@@ -34,7 +38,7 @@ func Reasons() []string {
 	return []string{
 		ReasonExpiredToken, ReasonInvalidToken, ReasonSignatureMismatch, ReasonMissingContentHash,
 		ReasonAccessPolicyDenied, ReasonIdentityPolicyDenied, ReasonNoAllow, ReasonFGACNoRoleMapping,
-		ReasonAOSSDataAccessDenied, ReasonAOSSNetworkPolicy, ReasonUnknown,
+		ReasonAOSSDataAccessDenied, ReasonAOSSNetworkPolicy, ReasonNotSigned, ReasonUnknown,
 	}
 }
 
@@ -73,7 +77,24 @@ var (
 	reFGACBackend   = regexp.MustCompile(`(?i)backend_roles=\[([^\]]*)\]`)
 	reAssumedRole   = regexp.MustCompile(`^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/`)
 	reXMLField      = regexp.MustCompile(`(?s)<(Code|Message)>(.*?)</(?:Code|Message)>`)
+	reScopeService  = regexp.MustCompile(`(?i)credential should be scoped to correct service: '([^']*)'`)
+	reScopeRegion   = regexp.MustCompile(`(?i)credential should be scoped to a valid region, not '([^']*)'`)
+	// Secrets a refusal may echo: the Authorization header's value (HTTP basic
+	// credentials, a bearer token) after "Authorization=" or "Authorization
+	// header: '", the value a "not a valid key=value pair" refusal quotes first,
+	// and a session token in a quoted canonical request.
+	reSecrets = []*regexp.Regexp{
+		regexp.MustCompile(`(?i)(authorization(?:\s+header)?\s*[=:]\s*'?)[^'"\n]+`),
+		regexp.MustCompile(`(?i)^(')[^']*(' not a valid key=value pair)`),
+		regexp.MustCompile(`(?i)(x-amz-security-token\s*[:=]\s*)[^\s'"]+`),
+	}
 )
+
+// aossHintHeader is OpenSearch Serverless's reason for a refusal, as documented in
+// "Troubleshooting Amazon OpenSearch Serverless": X01:network-policy-deny on a 401
+// from the network policy, X01:gw-helper-deny on a 403 from the data access policy
+// (and from IAM, and for a missing payload hash, which answer alike).
+const aossHintHeader = "X-Aoss-Response-Hint"
 
 // Classify explains a refused response. It never fails: anything it does not
 // recognise is ReasonUnknown with the service's own words quoted.
@@ -101,12 +122,15 @@ func Classify(status int, header http.Header, body []byte, ctx Context) Explanat
 		return Explanation{ReasonInvalidToken, "AWS does not recognise the access key or session token: the key was deleted or deactivated, the token was issued for another partition or an opt-in region whose STS tokens this region does not accept (use the regional STS endpoint), or the default chain picked up other credentials than intended (check AWS_PROFILE and AWS_* variables)."}
 	case containsAny(head, "x-amz-content-sha256", "content-sha256", "payload hash"):
 		return Explanation{ReasonMissingContentHash, "AWS refused the request's payload hash: OpenSearch Serverless requires the x-amz-content-sha256 header, included in SignedHeaders. weir's signer always sets and signs it, so a proxy or client between weir and AWS removed or changed it, or the body was altered after signing."}
-	case containsAny(head, "signaturedoesnotmatch", "invalidsignatureexception", "signature we calculated does not match", "signature expired", "incompletesignature"):
+	case containsAny(head, "signaturedoesnotmatch", "invalidsignatureexception", "signature we calculated does not match", "signature expired",
+		"signature not yet current", "incompletesignature", "credential should be scoped"):
 		return signatureMismatch(text, ctx)
+	case containsAny(head, "authorization header requires", "not a valid key=value pair", "missing authentication token"):
+		return Explanation{ReasonNotSigned, "The endpoint wants a SigV4-signed request and got another Authorization header (HTTP basic credentials, a bearer token) or none: set opensearch.sigv4.enabled (service es or aoss) instead of basic auth, and check that no proxy on the way replaces the header."}
 	}
 
-	if ctx.Service == "aoss" {
-		if e, ok := classifyAOSS(lower, errType, ctx); ok {
+	if ctx.Service == "aoss" || header.Get(aossHintHeader) != "" {
+		if e, ok := classifyAOSS(status, header.Get(aossHintHeader), lower, ctx); ok {
 			return e
 		}
 	}
@@ -123,6 +147,14 @@ func Classify(status int, header http.Header, body []byte, ctx Context) Explanat
 }
 
 func signatureMismatch(text string, ctx Context) Explanation {
+	if m := reScopeService.FindStringSubmatch(text); m != nil {
+		// AWS's wording names a service, but not always the expected one: a
+		// Serverless collection signed for es answers "correct service: 'es'".
+		return Explanation{ReasonSignatureMismatch, fmt.Sprintf("The endpoint refused the signing service (weir signed for %q; AWS said: credential should be scoped to correct service %q): set opensearch.sigv4.service to es for an OpenSearch Service domain (*.es.amazonaws.com) or aoss for a Serverless collection (*.aoss.amazonaws.com).", ctx.Service, m[1])}
+	}
+	if m := reScopeRegion.FindStringSubmatch(text); m != nil {
+		return Explanation{ReasonSignatureMismatch, fmt.Sprintf("weir signed for region %q, which is not the endpoint's: set opensearch.sigv4.region (or aws.region) to the region in the endpoint's host name.", m[1])}
+	}
 	for _, re := range []*regexp.Regexp{reSigExpired, reSigEarly} {
 		if m := re.FindStringSubmatch(text); m != nil {
 			return Explanation{ReasonSignatureMismatch, fmt.Sprintf("The request was signed at %s but AWS's clock said %s, more than 5 minutes apart: fix the host's clock (NTP/chrony); the credentials are fine.", m[1], m[2])}
@@ -141,14 +173,21 @@ func signatureMismatch(text string, ctx Context) Explanation {
 	return Explanation{ReasonSignatureMismatch, fmt.Sprintf("AWS computed a different signature for the request weir signed with canonical path %q, service %q and region %q. Check that the region and service match the endpoint (es for domains, aoss for Serverless), that index names and IDs are escaped with auth.EscapePathSegment, that no proxy rewrites the path, headers or body, and that the secret key belongs to the access key.", path, ctx.Service, ctx.Region)}
 }
 
-func classifyAOSS(lower, errType string, ctx Context) (Explanation, bool) {
+func classifyAOSS(status int, hint, lower string, ctx Context) (Explanation, bool) {
 	principal := principalName(ctx.PrincipalARN)
+	network := Explanation{ReasonAOSSNetworkPolicy, "The collection's network policy refuses requests from where weir runs: allow public access to the collection's OpenSearch endpoint, or add the OpenSearch Serverless VPC endpoint weir's traffic uses to the policy."}
 	switch {
+	case strings.Contains(hint, "network-policy-deny"), status == http.StatusUnauthorized && hint == "",
+		containsAny(lower, "vpc endpoint", "vpce", "network policy", "public access"):
+		// A 401 from Serverless, with an empty body, is its network policy.
+		return network, true
 	case strings.Contains(lower, "user does not have permissions for the requested resource"):
 		return Explanation{ReasonAOSSDataAccessDenied, fmt.Sprintf("The collection's data access policy grants %s nothing for this request: add a rule for the collection and index pattern with aoss:WriteDocument, aoss:CreateIndex, aoss:UpdateIndex and aoss:DescribeIndex naming that principal (policies can take a few minutes to apply).", principal)}, true
-	case containsAny(lower, "vpc endpoint", "vpce", "network policy", "public access"),
-		strings.Contains(lower, "403 forbidden") && (strings.Contains(lower, `"forbidden"`) || strings.Contains(lower, "\nforbidden") || strings.HasSuffix(lower, "forbidden")):
-		return Explanation{ReasonAOSSNetworkPolicy, "The collection's network policy refuses requests from where weir runs: allow public access to the collection's OpenSearch endpoint, or add the OpenSearch Serverless VPC endpoint weir's traffic uses to the policy. If it already allows that, check that nothing on the way strips the x-amz-content-sha256 header."}, true
+	case strings.Contains(hint, "gw-helper-deny"), strings.Contains(lower, "403 forbidden"), strings.Contains(lower, "accessdenied"):
+		// Serverless answers a data access policy that names no rule for the
+		// principal, an identity policy without aoss:APIAccessAll and a request
+		// without a signed payload hash with the same body and hint.
+		return Explanation{ReasonAOSSDataAccessDenied, fmt.Sprintf("OpenSearch Serverless refused %s before the collection saw the request: add the principal to a data access policy rule for the collection and its indexes (aoss:WriteDocument, aoss:CreateIndex, aoss:DescribeIndex), and allow aoss:APIAccessAll on the collection in its identity-based policy. weir always signs x-amz-content-sha256, which Serverless also requires, so if both policies are right, look for a proxy that strips that header.", principal)}, true
 	}
 	return Explanation{}, false
 }
@@ -175,7 +214,7 @@ func fgac(text string) Explanation {
 func iamDenied(lower, principal, action, resource string, ctx Context) Explanation {
 	who := principalName(principal)
 	if principal == "anonymous" {
-		return Explanation{ReasonNoAllow, fmt.Sprintf("The request reached AWS unsigned (User: anonymous) and the access policy does not allow anonymous %s: make sure requests go through weir's signing transport and that no proxy removes the Authorization header.", action)}
+		return Explanation{ReasonNotSigned, fmt.Sprintf("The request reached AWS unsigned (User: anonymous) and the access policy does not allow anonymous %s: set opensearch.sigv4.enabled so that requests go through weir's signing transport, and check that no proxy removes the Authorization header.", action)}
 	}
 	on := ""
 	if resource != "" {
@@ -282,10 +321,11 @@ func containsAny(s string, subs ...string) bool {
 	return false
 }
 
-// quote shortens the service's text to one line for a message.
+// quote shortens the service's text to one line for a message, without the
+// credentials it may echo (see reSecrets).
 func quote(text string) string {
 	const maxQuote = 200
-	text = strings.Join(strings.Fields(text), " ")
+	text = redact(strings.Join(strings.Fields(text), " "))
 	if text == "" {
 		return "empty body"
 	}
@@ -297,4 +337,12 @@ func quote(text string) string {
 		text = text[:cut] + "…"
 	}
 	return fmt.Sprintf("%q", text)
+}
+
+// redact replaces the secrets a refusal may echo with [redacted].
+func redact(text string) string {
+	for _, re := range reSecrets {
+		text = re.ReplaceAllString(text, "${1}[redacted]${2}")
+	}
+	return text
 }

@@ -16,11 +16,14 @@ import (
 
 // recorded is one testdata/*.json file.
 type recorded struct {
-	Source  string      `json:"source"`
-	Status  int         `json:"status"`
-	Headers http.Header `json:"headers"`
-	Body    string      `json:"body"`
-	Context struct {
+	Source string `json:"source"`
+	// Recorded says where the body was pasted verbatim in public (identifiers and
+	// credentials replaced); empty for a body reconstructed from documentation.
+	Recorded string      `json:"recorded"`
+	Status   int         `json:"status"`
+	Headers  http.Header `json:"headers"`
+	Body     string      `json:"body"`
+	Context  struct {
 		Service       string `json:"service"`
 		Region        string `json:"region"`
 		CanonicalPath string `json:"canonical_path"`
@@ -28,6 +31,8 @@ type recorded struct {
 	} `json:"context"`
 	WantReason   string   `json:"want_reason"`
 	WantContains []string `json:"want_contains"`
+	// WantAbsent: credentials the body echoes, which the message must not repeat.
+	WantAbsent []string `json:"want_absent"`
 }
 
 func (r recorded) ctx() Context {
@@ -46,6 +51,9 @@ func loadRecorded(t testing.TB) map[string]recorded {
 		var r recorded
 		require.NoError(t, json.Unmarshal(raw, &r), f)
 		require.NotEmpty(t, r.Source, "%s: say where the shape comes from", f)
+		if r.Recorded == "" {
+			require.True(t, strings.HasPrefix(r.Source, "Reconstructed"), "%s: a body nobody recorded says so first", f)
+		}
 		out[strings.TrimSuffix(filepath.Base(f), ".json")] = r
 	}
 	return out
@@ -65,6 +73,9 @@ func TestClassifyRecorded(t *testing.T) {
 			assert.Equal(t, rec.WantReason, x.Reason, x.Message)
 			for _, want := range rec.WantContains {
 				assert.Contains(t, x.Message, want)
+			}
+			for _, secret := range rec.WantAbsent {
+				assert.NotContains(t, x.Message, secret)
 			}
 			assert.NotEmpty(t, x.Message)
 			assert.LessOrEqual(t, strings.Count(x.Message, ". "), 3, "one or two sentences: %s", x.Message)
@@ -133,4 +144,32 @@ func FuzzClassify(f *testing.F) {
 		}
 		t.Fatalf("reason %q is not in Reasons()", x.Reason)
 	})
+}
+
+// Refusals that echo the request's Authorization header, or quote a canonical
+// request holding a session token, must not carry them into logs.
+func TestQuoteRedactsEchoedCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, text, secret, keep string }{
+		{"authorization=", "Authorization header requires 'Credential' parameter. Authorization=Basic d2Vpcjpub3QtYS1yZWFs", "d2Vpcjpub3QtYS1yZWFs", "requires 'Credential'"},
+		{"header quoted", "not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer eyJraWQiOiJhYmMifQ.e30.sig'.", "eyJraWQiOiJhYmMifQ", "missing equal-sign"},
+		{"leading quoted value", "'c2VjcmV0OnNlY3JldA==' not a valid key=value pair (missing equal-sign) in Authorization header: 'Basic c2VjcmV0OnNlY3JldA=='.", "c2VjcmV0OnNlY3JldA", "not a valid key=value pair"},
+		{"session token", "'POST\n/_bulk\n\nhost:h\nx-amz-security-token:IQoJb3JpZ2luX2VjEXAMPLE\n'", "IQoJb3JpZ2luX2VjEXAMPLE", "host:h"},
+		{"nothing to hide", "Blocked by policy.", "", "Blocked by policy."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := quote(tc.text)
+			if tc.secret != "" {
+				assert.NotContains(t, q, tc.secret)
+				assert.Contains(t, q, "[redacted]")
+			}
+			assert.Contains(t, q, tc.keep)
+		})
+	}
+	// An unrecognised refusal quotes the service's words, redacted.
+	x := Classify(http.StatusBadRequest, nil, []byte(`{"message":"Unsupported header. Authorization=Bearer tok3n-value"}`), Context{Service: "es"})
+	assert.Equal(t, ReasonUnknown, x.Reason)
+	assert.NotContains(t, x.Message, "tok3n-value")
 }

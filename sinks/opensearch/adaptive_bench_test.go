@@ -61,7 +61,9 @@ type adaptiveSetting struct {
 // by crowding it out can be seen.
 //
 // WEIR_BENCH_DOCS (default 150000; the varying scenario indexes 4x as many so that a run
-// spans several phases), WEIR_BENCH_ROUNDS (default 5; median, min and max are reported),
+// spans several phases; every run starts a new sink, so short runs weigh the limiter's
+// start, which a daemon pays once: bench/RESULTS.md's "Fifth look" runs 600000 steady and
+// 300000 varying), WEIR_BENCH_ROUNDS (default 5; median, min and max are reported),
 // WEIR_BENCH_SHARDS (default 1), WEIR_BENCH_SCENARIOS (default "steady,varying"),
 // WEIR_BENCH_SETTINGS (setting names separated by ";", default all),
 // WEIR_BENCH_PHASE_MS (default 2000) and WEIR_BENCH_RIVAL_CONCURRENCY (default 3) size it.

@@ -16,6 +16,7 @@
 # --weir-set key=value,... (extra weir settings, e.g. pipeline.queue_bytes=16MiB),
 # --rounds N (1: run the scenario list N times over, interleaved, and judge the targets on the
 # median of the rounds' ratios; this VM runs at two speed levels for minutes at a time),
+# --rate DOCS_PER_SECOND (offer a fixed load instead of posting as fast as answered),
 # --no-record (print only). RSS is sampled every 10 s.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +24,7 @@ cd "$ROOT"
 GO="${GO:-go}"
 export GOEXPERIMENT="${GOEXPERIMENT-simd}" # as the Makefile builds weir
 
-duration=30 warmup=10 rounds=1 scenarios="ceiling,benthos,weir,weir-sigv4" conns=8 docs=500 record=1 compact="" weirset=""
+duration=30 warmup=10 rounds=1 rate=0 scenarios="ceiling,benthos,weir,weir-sigv4" conns=8 docs=500 record=1 compact="" weirset=""
 cmdline="scripts/bench-compare.sh $*"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) warmup="$2"; shift 2 ;;
     --scenarios) scenarios="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
     --conns) conns="$2"; shift 2 ;;
     --docs) docs="$2"; shift 2 ;;
     --compact) compact="-compact"; shift ;;
@@ -58,6 +60,6 @@ results=()
 if [[ "$record" == 1 ]]; then results=(-results "$ROOT/bench/RESULTS.md"); fi
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 "$BIN/sidebyside" -bin "$BIN" -benthos "$BENTHOS" -work "$ROOT/bench/out/sidebyside-$stamp" \
-  -scenarios "$scenarios" -rounds "$rounds" -warmup "${warmup}s" -duration "${duration}s" -rss-every 10s \
+  -scenarios "$scenarios" -rounds "$rounds" -rate "$rate" -warmup "${warmup}s" -duration "${duration}s" -rss-every 10s \
   -conns "$conns" -docs "$docs" $compact -weir-set "$weirset" -out "$ROOT/bench/out/sidebyside-$stamp.json" \
   -command "$cmdline" "${results[@]}"

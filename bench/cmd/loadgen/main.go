@@ -7,6 +7,10 @@
 // {"event":"result",...} at the end, which is what bench/cmd/sidebyside reads to time its
 // CPU and memory readings of the process under test.
 //
+// By default each connection posts again as soon as it is answered (a closed loop: the
+// server's speed sets the rate); with -rate the requests are spread at that offered rate, so
+// that two servers can be compared at the same load, by the CPU they spend on it.
+//
 //	loadgen -url http://127.0.0.1:8088/v1/ingest/bench -stats http://127.0.0.1:9200/_nullbulk/stats
 package main
 
@@ -63,6 +67,7 @@ func main() {
 		duration    = flag.Duration("duration", 30*time.Second, "measured time")
 		interval    = flag.Duration("interval", time.Second, "throughput interval")
 		contentType = flag.String("content-type", "application/x-ndjson", "Content-Type of the bodies")
+		rate        = flag.Float64("rate", 0, "documents per second offered, across all connections (0: as fast as the server answers)")
 	)
 	flag.Parse()
 	if *url == "" || *statsURL == "" {
@@ -95,6 +100,7 @@ func main() {
 		wg                                sync.WaitGroup
 	)
 	runCtx, cancel := context.WithCancel(ctx)
+	pace := newPacer(*rate, *perRequest, time.Now())
 	for c := range *conns {
 		wg.Add(1)
 		go func() {
@@ -102,6 +108,9 @@ func main() {
 			backoff := time.Millisecond
 			for i := c; runCtx.Err() == nil; i++ {
 				body := bs[i%len(bs)]
+				if due := pace.next(); !due.IsZero() {
+					sleep(runCtx, time.Until(due))
+				}
 				t := time.Now()
 				status, err := post(runCtx, client, *url, *contentType, body)
 				if runCtx.Err() != nil {
@@ -248,4 +257,30 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pacer spreads requests evenly at a fixed offered rate, whatever the answers' latency: the
+// n-th request across all connections is due n × docs ÷ rate after the start. A server slower
+// than that falls behind the schedule, and the connections then send as fast as it answers.
+type pacer struct {
+	start time.Time
+	every time.Duration // between requests; 0: not paced
+	seq   atomic.Int64
+}
+
+func newPacer(docsPerSec float64, docsPerRequest int, start time.Time) *pacer {
+	p := &pacer{start: start}
+	if docsPerSec > 0 {
+		p.every = time.Duration(float64(docsPerRequest) / docsPerSec * float64(time.Second))
+	}
+	return p
+}
+
+// next claims the next request's slot and returns when it is due (zero: not paced).
+func (p *pacer) next() time.Time {
+	if p.every <= 0 {
+		return time.Time{}
+	}
+	n := p.seq.Add(1) - 1
+	return p.start.Add(time.Duration(n) * p.every)
 }

@@ -47,6 +47,7 @@ type options struct {
 	bin, benthos, work, results, out, command string
 	scenarios, weirSets                       []string
 	warmup, duration, rssEvery                time.Duration
+	rate                                      float64
 	conns, perRequest, flushDocs, rounds      int
 	compact                                   bool
 }
@@ -90,6 +91,7 @@ func main() {
 	flag.IntVar(&o.perRequest, "docs", 500, "documents per posted request")
 	flag.IntVar(&o.flushDocs, "flush-docs", 500, "documents per bulk request for both Benthos and weir")
 	flag.BoolVar(&o.compact, "compact", false, "the receiver answers compact items instead of a node's full items")
+	flag.Float64Var(&o.rate, "rate", 0, "documents per second the load generator offers (0: as fast as answered)")
 	flag.IntVar(&o.rounds, "rounds", 1, "run the scenario list this many times over, interleaved")
 	flag.StringVar(&sets, "weir-set", "", "extra weir settings for every weir scenario, key=value,... (e.g. pipeline.queue_bytes=16MiB)")
 	flag.Parse()
@@ -304,7 +306,8 @@ func runScenario(ctx context.Context, o options, scenario string) (row, error) {
 	lr, lw := io.Pipe()
 	lg, err := start(o, scenario+"-loadgen", lw, filepath.Join(o.bin, "loadgen"),
 		"-url", target, "-stats", stats, "-format", format, "-conns", fmt.Sprint(o.conns),
-		"-docs", fmt.Sprint(o.perRequest), "-warmup", o.warmup.String(), "-duration", o.duration.String())
+		"-docs", fmt.Sprint(o.perRequest), "-warmup", o.warmup.String(), "-duration", o.duration.String(),
+		"-rate", fmt.Sprint(o.rate))
 	if err != nil {
 		return r, err
 	}
@@ -576,6 +579,10 @@ func markdown(o options, runs []row) string {
 		fmt.Fprintf(&b, " %d rounds, the scenarios interleaved (%s, then again): docs/s is the median of the rounds' medians "+
 			"(min–max over every 1 s interval), CPU per million documents the total over the rounds, and each ratio the median "+
 			"of the rounds' ratios.", rounds, strings.Join(o.scenarios, ", "))
+	}
+	if o.rate > 0 {
+		fmt.Fprintf(&b, " The load generator offers %s documents/s (a fixed load, not as fast as answered): compare CPU, "+
+			"and docs/s against the offer.", thousands(o.rate))
 	}
 	b.WriteString("\n\n")
 	if len(o.weirSets) > 0 {

@@ -125,7 +125,7 @@ func Classify(status int, header http.Header, body []byte, ctx Context) Explanat
 	case containsAny(head, "signaturedoesnotmatch", "invalidsignatureexception", "signature we calculated does not match", "signature expired",
 		"signature not yet current", "incompletesignature", "credential should be scoped"):
 		return signatureMismatch(text, ctx)
-	case containsAny(head, "authorization header requires", "not a valid key=value pair", "missing authentication token"):
+	case containsAny(head, "authorization header requires", "not a valid key=value pair"):
 		return Explanation{ReasonNotSigned, "The endpoint wants a SigV4-signed request and got another Authorization header (HTTP basic credentials, a bearer token) or none: set opensearch.sigv4.enabled (service es or aoss) instead of basic auth, and check that no proxy on the way replaces the header."}
 	}
 

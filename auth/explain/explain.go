@@ -85,7 +85,7 @@ var (
 	// and a session token in a quoted canonical request.
 	reSecrets = []*regexp.Regexp{
 		regexp.MustCompile(`(?i)(authorization(?:\s+header)?\s*[=:]\s*'?)[^'"\n]+`),
-		regexp.MustCompile(`(?i)^(')[^']*(' not a valid key=value pair)`),
+		regexp.MustCompile(`(?i)(')[^'\s]*(' not a valid key=value pair)`),
 		regexp.MustCompile(`(?i)(x-amz-security-token\s*[:=]\s*)[^\s'"]+`),
 	}
 )

@@ -154,6 +154,7 @@ func TestQuoteRedactsEchoedCredentials(t *testing.T) {
 		{"authorization=", "Authorization header requires 'Credential' parameter. Authorization=Basic d2Vpcjpub3QtYS1yZWFs", "d2Vpcjpub3QtYS1yZWFs", "requires 'Credential'"},
 		{"header quoted", "not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer eyJraWQiOiJhYmMifQ.e30.sig'.", "eyJraWQiOiJhYmMifQ", "missing equal-sign"},
 		{"leading quoted value", "'c2VjcmV0OnNlY3JldA==' not a valid key=value pair (missing equal-sign) in Authorization header: 'Basic c2VjcmV0OnNlY3JldA=='.", "c2VjcmV0OnNlY3JldA", "not a valid key=value pair"},
+		{"quoted value mid-text", `HTTP 403: 'c2VjcmV0OnNlY3JldA==' not a valid key=value pair`, "c2VjcmV0OnNlY3JldA", "HTTP 403"},
 		{"session token", "'POST\n/_bulk\n\nhost:h\nx-amz-security-token:IQoJb3JpZ2luX2VjEXAMPLE\n'", "IQoJb3JpZ2luX2VjEXAMPLE", "host:h"},
 		{"nothing to hide", "Blocked by policy.", "", "Blocked by policy."},
 	}

@@ -175,12 +175,11 @@ func signatureMismatch(text string, ctx Context) Explanation {
 
 func classifyAOSS(status int, hint, lower string, ctx Context) (Explanation, bool) {
 	principal := principalName(ctx.PrincipalARN)
-	network := Explanation{ReasonAOSSNetworkPolicy, "The collection's network policy refuses requests from where weir runs: allow public access to the collection's OpenSearch endpoint, or add the OpenSearch Serverless VPC endpoint weir's traffic uses to the policy."}
 	switch {
 	case strings.Contains(hint, "network-policy-deny"), status == http.StatusUnauthorized && hint == "",
 		containsAny(lower, "vpc endpoint", "vpce", "network policy", "public access"):
 		// A 401 from Serverless, with an empty body, is its network policy.
-		return network, true
+		return Explanation{ReasonAOSSNetworkPolicy, "The collection's network policy refuses requests from where weir runs: allow public access to the collection's OpenSearch endpoint, or add the OpenSearch Serverless VPC endpoint weir's traffic uses to the policy."}, true
 	case strings.Contains(lower, "user does not have permissions for the requested resource"):
 		return Explanation{ReasonAOSSDataAccessDenied, fmt.Sprintf("The collection's data access policy grants %s nothing for this request: add a rule for the collection and index pattern with aoss:WriteDocument, aoss:CreateIndex, aoss:UpdateIndex and aoss:DescribeIndex naming that principal (policies can take a few minutes to apply).", principal)}, true
 	case strings.Contains(hint, "gw-helper-deny"), strings.Contains(lower, "403 forbidden"), strings.Contains(lower, "accessdenied"):
